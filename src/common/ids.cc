@@ -1,0 +1,71 @@
+// Time-sortable random identifiers.
+#include "common/ids.h"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <stdexcept>
+
+namespace fileport {
+namespace {
+
+// ASCII-ordered 64-character alphabet: '-' < '0'..'9' < 'A'..'Z' < '_' < 'a'..'z'.
+constexpr std::string_view kAlphabet =
+    "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+static_assert(kAlphabet.size() == 64);
+
+void FillRandom(unsigned char* out, std::size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1) {
+    // The CSPRNG failing is not a condition the process can continue under safely.
+    throw std::runtime_error("RAND_bytes failed");
+  }
+}
+
+}  // namespace
+
+std::string RandomToken(std::size_t n) {
+  std::string out(n, '\0');
+  std::array<unsigned char, 64> buf{};
+  std::size_t i = 0;
+  while (i < n) {
+    FillRandom(buf.data(), buf.size());
+    for (unsigned char b : buf) {
+      if (i == n) break;
+      out[i++] = kAlphabet[b & 63];
+    }
+  }
+  return out;
+}
+
+std::string RandomHex(std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string raw(n, '\0');
+  FillRandom(reinterpret_cast<unsigned char*>(raw.data()), n);
+  std::string out;
+  out.reserve(2 * n);
+  for (unsigned char c : raw) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+std::string IdGenerator::NewId(std::string_view prefix) const {
+  std::uint64_t ms = static_cast<std::uint64_t>(clock_.NowMillis()) & ((1ULL << 48) - 1);
+  std::string id(prefix);
+  for (int shift = 42; shift >= 0; shift -= 6) id.push_back(kAlphabet[(ms >> shift) & 63]);
+  id += RandomToken(16);
+  return id;
+}
+
+bool IsWellFormedId(std::string_view id, std::string_view prefix) {
+  if (id.size() != prefix.size() + kIdBodyLength || id.substr(0, prefix.size()) != prefix) {
+    return false;
+  }
+  for (char c : id.substr(prefix.size())) {
+    if (kAlphabet.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace fileport
