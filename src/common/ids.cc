@@ -51,10 +51,11 @@ std::string RandomHex(std::size_t n) {
 }
 
 std::string IdGenerator::NewId(std::string_view prefix) const {
-  std::uint64_t ms = static_cast<std::uint64_t>(clock_.NowMillis()) & ((1ULL << 48) - 1);
+  // 42 bits of milliseconds last until the year 2109.
+  std::uint64_t ms = static_cast<std::uint64_t>(clock_.NowMillis()) & ((1ULL << 42) - 1);
   std::string id(prefix);
-  for (int shift = 42; shift >= 0; shift -= 6) id.push_back(kAlphabet[(ms >> shift) & 63]);
-  id += RandomToken(16);
+  for (int shift = 36; shift >= 0; shift -= 6) id.push_back(kAlphabet[(ms >> shift) & 63]);
+  id += RandomToken(17);
   return id;
 }
 

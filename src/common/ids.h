@@ -1,7 +1,7 @@
 // Object identifiers: `file-…`, `upload_…`, `part_…` followed by 24 URL-safe characters.
 //
-// The 24 characters are 8 characters of creation time (48-bit milliseconds) and 16 random
-// characters (96 bits), written in an alphabet whose ASCII order equals its value order
+// The 24 characters are 7 characters of creation time (42-bit milliseconds) and 17 random
+// characters (102 bits), written in an alphabet whose ASCII order equals its value order
 // ("-0-9A-Z_a-z"). So ids of one kind sort by creation time: the newest-first listing is
 // `ORDER BY id DESC`, and a keyset cursor is the id itself, which keeps working after the
 // object behind it was deleted. Random characters come from the OS CSPRNG.
@@ -25,7 +25,7 @@ class IdGenerator {
  public:
   explicit IdGenerator(const Clock& clock) : clock_(clock) {}
   virtual ~IdGenerator() = default;
-  // prefix + 8 time characters + 16 random characters. Thread-safe.
+  // prefix + 7 time characters + 17 random characters. Thread-safe.
   virtual std::string NewId(std::string_view prefix) const;
 
  private:

@@ -1,0 +1,198 @@
+// `fileport serve`: assemble stores, services, API and transport, then run until a signal.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "api/api.h"
+#include "cli/commands.h"
+#include "core/auth.h"
+#include "core/file_service.h"
+#include "core/sweeper.h"
+#include "core/upload_service.h"
+#include "http/server.h"
+#include "store/factory.h"
+
+namespace fileport::cli {
+namespace {
+
+struct ServeFlags {
+  StoreFlags store;
+  std::string listen = "127.0.0.1:8080";
+  int workers = 16;
+  int io_threads = 1;
+  int sweep_interval = 60;
+  int header_timeout = 30;
+  int idle_timeout = 60;
+  int max_connections = 4096;
+  std::string log_level = "info";
+  bool restrict_downloads = false;
+};
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+// "HOST:PORT", "[::1]:PORT" or ":PORT".
+bool SplitListen(const std::string& listen, std::string& host, std::uint16_t& port) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  try {
+    const int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<std::uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+void RaiseFileLimit() {
+  // Downloads hold one descriptor per part of a file; allow what the hard limit allows.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int Serve(const ServeFlags& f) {
+  spdlog::set_level(spdlog::level::from_str(f.log_level));
+  RaiseFileLimit();
+  std::string host;
+  std::uint16_t port = 0;
+  if (!SplitListen(f.listen, host, port)) {
+    std::fprintf(stderr, "fileport: --listen must be HOST:PORT, got '%s'\n", f.listen.c_str());
+    return kExitUsage;
+  }
+  auto meta = OpenMetadataStore(f.store.MetaUri());
+  if (!meta.ok()) {
+    std::fprintf(stderr, "fileport: metadata store: %s\n", meta.status().ToString().c_str());
+    return kExitError;
+  }
+  auto blobs = OpenBlobStore(f.store.BlobUri());
+  if (!blobs.ok()) {
+    std::fprintf(stderr, "fileport: blob store: %s\n", blobs.status().ToString().c_str());
+    return kExitError;
+  }
+  const Clock& clock = SystemClock::Get();
+  IdGenerator ids(clock);
+  ServiceOptions opts;
+  opts.restrict_downloads = f.restrict_downloads;
+  ServiceContext ctx{**meta, **blobs, clock, ids, opts};
+  FileService files(ctx);
+  UploadService uploads(ctx, files);
+  Authenticator auth(**meta, clock, ids);
+  Sweeper sweeper(ctx);
+  Metrics metrics;
+  Api api(files, uploads, auth, ctx, metrics, &sweeper);
+
+  ServerOptions so;
+  so.host = host;
+  so.port = port;
+  so.workers = f.workers;
+  so.io_threads = f.io_threads;
+  so.header_timeout = std::chrono::seconds(f.header_timeout);
+  so.idle_timeout = std::chrono::seconds(f.idle_timeout);
+  so.max_connections = f.max_connections;
+
+  // Block the stop signals before any thread starts, so only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = HttpServer::Start(api, so);
+  if (!server.ok()) {
+    std::fprintf(stderr, "fileport: %s\n", server.status().message().c_str());
+    return kExitError;
+  }
+  sweeper.Start(f.sweep_interval);
+
+  auto open = auth.IsOpen();
+  const bool is_open = open.ok() && *open;
+  const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::printf("fileport serving http://%s:%u/v1 (give this to an OpenAI SDK as its base URL)\n",
+              shown_host.c_str(), (*server)->port());
+  std::printf("  data: metadata %s, blobs %s\n", DescribeStoreUri(f.store.MetaUri()).c_str(),
+              DescribeStoreUri(f.store.BlobUri()).c_str());
+  if (is_open) {
+    std::printf(
+        "  auth: OPEN, no API keys exist: every request is project 'default' "
+        "(create one with: fileport keys create --project NAME)\n");
+    if (!IsLoopback(host)) {
+      std::printf("  WARNING: running open on %s, reachable beyond this machine: anyone who can "
+                  "connect can read and write every file\n",
+                  host.c_str());
+    }
+  } else {
+    std::printf("  auth: API keys required (Authorization: Bearer KEY)\n");
+  }
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {} received, stopping", sig);
+  (*server)->Stop();
+  sweeper.Stop();
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run the fileport server");
+  cmd->add_option("--listen", flags->listen, "Address to listen on, HOST:PORT")
+      ->envname("FILEPORT_LISTEN")
+      ->capture_default_str();
+  AddStoreFlags(*cmd, flags->store);
+  cmd->add_option("--workers", flags->workers, "Threads for storage work")
+      ->envname("FILEPORT_WORKERS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--io-threads", flags->io_threads, "Event-loop threads")
+      ->envname("FILEPORT_IO_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--sweep-interval", flags->sweep_interval,
+                  "Seconds between sweeps (expiry, garbage collection)")
+      ->envname("FILEPORT_SWEEP_INTERVAL")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", flags->header_timeout,
+                  "Seconds a client has to send a request header")
+      ->envname("FILEPORT_HEADER_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", flags->idle_timeout,
+                  "Seconds a body may stall before the request is dropped")
+      ->envname("FILEPORT_IDLE_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", flags->max_connections, "Concurrent connections")
+      ->envname("FILEPORT_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error, off")
+      ->envname("FILEPORT_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  cmd->add_flag("--restrict-downloads", flags->restrict_downloads,
+                "Refuse downloads of assistants, user_data, fine-tune and evals files, as OpenAI "
+                "does")
+      ->envname("FILEPORT_RESTRICT_DOWNLOADS");
+  cmd->callback([flags] { throw CLI::RuntimeError(Serve(*flags)); });
+}
+
+}  // namespace fileport::cli

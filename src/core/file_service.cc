@@ -1,0 +1,187 @@
+// FileService implementation.
+#include "core/file_service.h"
+
+#include <vector>
+
+namespace fileport {
+namespace {
+
+// Reads a sequence of already-open segment readers as one stream.
+class ConcatReader final : public BlobReader {
+ public:
+  ConcatReader(std::vector<std::unique_ptr<BlobReader>> parts, std::int64_t size)
+      : parts_(std::move(parts)), size_(size) {}
+  Result<std::size_t> Read(std::span<char> out) override {
+    while (index_ < parts_.size()) {
+      ASSIGN_OR_RETURN(std::size_t n, parts_[index_]->Read(out));
+      if (n > 0) return n;
+      parts_[index_].reset();  // release the descriptor as soon as a segment is done
+      ++index_;
+    }
+    return std::size_t{0};
+  }
+  std::int64_t size() const override { return size_; }
+
+ private:
+  std::vector<std::unique_ptr<BlobReader>> parts_;
+  std::size_t index_ = 0;
+  std::int64_t size_;
+};
+
+Status NoSuchFile(const std::string& id) { return NotFound("No such File object: " + id, "id"); }
+
+}  // namespace
+
+std::string FileBlobKey(const std::string& file_id) {
+  return "f/" + file_id.substr(file_id.size() - 2) + "/" + file_id;
+}
+std::string PartBlobKey(const std::string& part_id) {
+  return "p/" + part_id.substr(part_id.size() - 2) + "/" + part_id;
+}
+
+Status FileWrite::Append(std::span<const char> data) {
+  if (writer_->bytes_written() + static_cast<std::int64_t>(data.size()) > limit_) {
+    return TooLarge("File is too large: the maximum size is " + FormatBytes(limit_), "file");
+  }
+  return writer_->Append(data);
+}
+
+void FileWrite::SetPurposeHint(std::string_view purpose) {
+  if (purpose == "batch") limit_ = std::min(limit_, batch_limit_);
+}
+
+Result<std::unique_ptr<FileWrite>> FileService::StartWrite(const std::string& project) {
+  std::string id = ctx_.ids.NewId(kFilePrefix);
+  std::string key = FileBlobKey(id);
+  RETURN_IF_ERROR(ctx_.meta.AddGarbage(
+      {{key, ctx_.clock.NowSeconds() + ctx_.options.orphan_grace_seconds}}));
+  ASSIGN_OR_RETURN(auto writer, ctx_.blobs.NewWriter(key));
+  return std::unique_ptr<FileWrite>(new FileWrite(std::move(id), std::move(key),
+                                                  std::move(writer), ctx_.options.max_file_bytes,
+                                                  ctx_.options.max_batch_file_bytes));
+}
+
+Result<File> FileService::FinishCreate(const std::string& project,
+                                       std::unique_ptr<FileWrite> write,
+                                       const CreateFileParams& params) {
+  auto fail = [&](Status s) -> Result<File> {
+    write->Abort();
+    return s;
+  };
+  if (!params.purpose) return fail(MissingField("purpose"));
+  if (auto s = ValidatePurpose(*params.purpose); !s.ok()) return fail(s);
+  if (params.expires_after) {
+    if (auto s = ValidateExpiresAfter(*params.expires_after); !s.ok()) return fail(s);
+  }
+  if (auto s = ValidateFileFormat(*params.purpose, params.filename); !s.ok()) return fail(s);
+  write->SetPurposeHint(*params.purpose);
+  if (write->bytes() > write->limit_) {
+    return fail(TooLarge("File is too large: the maximum size for purpose " + *params.purpose +
+                             " is " + FormatBytes(write->limit_),
+                         "file"));
+  }
+  if (auto s = write->writer_->Commit(); !s.ok()) return fail(s);
+
+  File f;
+  f.id = write->file_id_;
+  f.project = project;
+  f.bytes = write->bytes();
+  f.created_at = ctx_.clock.NowSeconds();
+  f.expires_at = FileExpiry(*params.purpose, params.expires_after, f.created_at);
+  f.filename = params.filename;
+  f.purpose = *params.purpose;
+  f.status = "processed";
+  f.mime_type = params.mime_type;
+  f.segments = {{write->blob_key_, f.bytes}};
+  Status s = ctx_.meta.InsertFile(f);
+  if (!s.ok()) {
+    // The intent row still covers the blob unless the sweeper claimed it (Aborted): then the
+    // blob is ours alone to remove.
+    if (s.code() == StatusCode::kAborted) ctx_.blobs.Delete(write->blob_key_).IgnoreError();
+    return s;
+  }
+  return f;
+}
+
+Result<File> FileService::Get(const std::string& project, const std::string& id) {
+  ASSIGN_OR_RETURN(File f, ctx_.meta.GetFile(project, id));
+  if (f.expires_at && *f.expires_at <= ctx_.clock.NowSeconds()) return NoSuchFile(id);
+  return f;
+}
+
+Result<Page<File>> FileService::List(const std::string& project, const ListFilesParams& p) {
+  if (p.limit < 1 || p.limit > 10000) {
+    return InvalidArgument("limit must be between 1 and 10000, got " + std::to_string(p.limit),
+                           "limit");
+  }
+  FileQuery q;
+  q.project = project;
+  q.purpose = p.purpose;
+  q.after = p.after;
+  q.limit = p.limit;
+  q.ascending = p.ascending;
+  q.now = ctx_.clock.NowSeconds();
+  return ctx_.meta.ListFiles(q);
+}
+
+Result<DeletedFile> FileService::Delete(const std::string& project, const std::string& id) {
+  // An expired file is already gone for the client, even before the sweeper runs.
+  RETURN_IF_ERROR(Get(project, id).status());
+  RETURN_IF_ERROR(ctx_.meta.DeleteFile(
+      project, id, ctx_.clock.NowSeconds() + ctx_.options.delete_grace_seconds));
+  return DeletedFile{id, true};
+}
+
+Result<File> FileService::GetForDownload(const std::string& project, const std::string& id) {
+  ASSIGN_OR_RETURN(File f, Get(project, id));
+  if (ctx_.options.restrict_downloads &&
+      (f.purpose == "assistants" || f.purpose == "user_data" || f.purpose == "fine-tune" ||
+       f.purpose == "evals")) {
+    return InvalidArgument("Not allowed to download files of purpose: " + f.purpose);
+  }
+  return f;
+}
+
+Result<std::unique_ptr<BlobReader>> FileService::OpenSegments(const File& file,
+                                                              std::int64_t offset,
+                                                              std::int64_t length) {
+  if (length < 0) length = file.bytes - offset;
+  if (offset < 0 || length < 0 || offset + length > file.bytes) {
+    return Status(StatusCode::kOutOfRange, "Requested range is outside the file");
+  }
+  std::vector<std::unique_ptr<BlobReader>> readers;
+  std::int64_t seg_start = 0;
+  const std::int64_t end = offset + length;
+  for (const Segment& seg : file.segments) {
+    const std::int64_t seg_end = seg_start + seg.bytes;
+    if (seg_end > offset && seg_start < end && seg.bytes > 0) {
+      const std::int64_t from = std::max(offset, seg_start) - seg_start;
+      const std::int64_t to = std::min(end, seg_end) - seg_start;
+      auto r = ctx_.blobs.NewReader(seg.blob_key, from, to - from);
+      if (!r.ok()) {
+        if (r.status().code() == StatusCode::kNotFound) {
+          // The row exists but its bytes do not: deleted under us, or lost.
+          return NoSuchFile(file.id);
+        }
+        return r.status();
+      }
+      readers.push_back(std::move(r).value());
+    }
+    seg_start = seg_end;
+    if (seg_start >= end) break;
+  }
+  return std::unique_ptr<BlobReader>(new ConcatReader(std::move(readers), length));
+}
+
+Result<FileContent> FileService::OpenContent(const std::string& project, const std::string& id,
+                                             std::int64_t offset, std::int64_t length) {
+  ASSIGN_OR_RETURN(File f, GetForDownload(project, id));
+  if (length < 0) length = f.bytes - offset;
+  ASSIGN_OR_RETURN(auto reader, OpenSegments(f, offset, length));
+  // The row could have been deleted between the lookup and the opens; re-check so a racing
+  // delete answers 404 rather than serving bytes of a file that is already gone.
+  RETURN_IF_ERROR(ctx_.meta.GetFile(project, id).status());
+  return FileContent{std::move(f), offset, length, std::move(reader)};
+}
+
+}  // namespace fileport

@@ -1,0 +1,708 @@
+// The Beast transport: listener, per-connection session, body and download pipelines.
+#include "http/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <array>
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "api/errors.h"
+#include "common/ids.h"
+
+namespace fileport {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kDrainSmallBody = 64 * 1024;   // bodies read and dropped to keep alive
+constexpr std::size_t kLingerBytes = 64ull << 20;     // read and dropped after an early answer
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+struct Shared {
+  Api& api;
+  ServerOptions options;
+  net::thread_pool& pool;
+  Metrics& metrics;
+};
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool ContainsToken(std::string_view value, std::string_view token) {
+  return Lower(value).find(token) != std::string::npos;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Shared& shared)
+      : stream_(std::move(socket)), shared_(shared) {
+    shared_.metrics.connections_open++;
+    shared_.metrics.connections_total++;
+    beast::error_code ec;
+    remote_ = stream_.socket().remote_endpoint(ec).address().to_string(ec);
+  }
+  ~Session() { shared_.metrics.connections_open--; }
+
+  void Run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  void Close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  // ---------------------------------------------------------------- request header
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(shared_.options.header_limit));
+    parser_->body_limit(boost::none);  // limits are the API's to judge, per route
+    req_ = ApiRequest{};
+    response_started_ = false;
+    stream_.expires_after(first_request_ ? shared_.options.header_timeout
+                                         : shared_.options.keepalive_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) {
+      if (ec == http::error::end_of_stream || ec == net::error::eof ||
+          ec == beast::error::timeout || ec == net::error::operation_aborted ||
+          ec == net::error::connection_reset) {
+        return Shutdown();
+      }
+      // A malformed request: answer 400 and close; nothing after it is parsed.
+      req_.request_id = "req_" + RandomHex(16);
+      req_.method = "?";
+      ApiResponse r = ErrorResponse(InvalidArgument("Malformed HTTP request: " + ec.message()));
+      r.close = true;
+      return WriteResponse(std::move(r));
+    }
+    first_request_ = false;
+    start_ = std::chrono::steady_clock::now();
+    auto& msg = parser_->get();
+    req_.method = std::string(msg.method_string());
+    req_.target = std::string(msg.target());
+    for (const auto& f : msg) {
+      req_.headers.push_back({Lower(f.name_string()), std::string(f.value())});
+    }
+    if (auto cl = parser_->content_length()) req_.content_length = *cl;
+    req_.chunked = parser_->chunked();
+    req_.remote = remote_;
+    req_.request_id = "req_" + RandomHex(16);
+    keep_alive_ = parser_->keep_alive();
+    const std::string* expect = req_.Header("expect");
+    expect_continue_ = expect && ContainsToken(*expect, "100-continue");
+    shared_.metrics.requests_total++;
+    shared_.metrics.in_flight++;
+    in_flight_ = true;
+
+    // Routing, authentication and the first store look-ups may block: run them on a worker.
+    OnWorker([self = shared_from_this()] {
+      auto d = std::make_shared<Dispatch>(self->shared_.api.OnHeaders(self->req_));
+      self->OnLoop([self, d] { self->OnDispatch(std::move(*d)); });
+    });
+  }
+
+  // Runs fn on the worker pool; an exception becomes a 500 for this request.
+  template <class F>
+  void OnWorker(F&& fn) {
+    net::post(shared_.pool, [self = shared_from_this(), fn = std::forward<F>(fn)]() mutable {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        spdlog::error("{} worker failed: {}", self->req_.request_id, e.what());
+        self->OnLoop([self] {
+          ApiResponse r = ErrorResponse(Internal("The server had an error processing the request"));
+          r.close = true;
+          self->WriteResponse(std::move(r));
+        });
+      }
+    });
+  }
+
+  template <class F>
+  void OnLoop(F&& fn) {
+    net::post(stream_.get_executor(), std::forward<F>(fn));
+  }
+
+  bool BodyPending() const { return !parser_->is_done(); }
+
+  void OnDispatch(Dispatch d) {
+    switch (d.kind) {
+      case Dispatch::Kind::kRespond: {
+        ApiResponse r = std::move(d.response);
+        if (BodyPending()) {
+          if (req_.content_length && *req_.content_length <= kDrainSmallBody) {
+            // Small unread body: read and drop it so the connection stays usable.
+            body_limit_ = kDrainSmallBody;
+            discard_body_ = true;
+            pending_response_ = std::make_unique<ApiResponse>(std::move(r));
+            return ReadWholeBody();
+          }
+          r.close = true;  // not read: the connection cannot carry another request
+        }
+        return WriteResponse(std::move(r));
+      }
+      case Dispatch::Kind::kBuffer: {
+        if (req_.content_length && *req_.content_length > d.body_limit) {
+          ApiResponse r = ErrorResponse(
+              TooLarge("Request body is too large: the limit is " + std::to_string(d.body_limit) +
+                       " bytes"));
+          r.close = true;
+          return WriteResponse(std::move(r));
+        }
+        body_limit_ = d.body_limit;
+        discard_body_ = false;
+        on_body_ = std::move(d.on_body);
+        return SendContinueThen([self = shared_from_this()] { self->ReadWholeBody(); });
+      }
+      case Dispatch::Kind::kStream:
+        sink_ = std::move(d.sink);
+        return SendContinueThen([self = shared_from_this()] { self->StartBodyPipeline(); });
+    }
+  }
+
+  template <class F>
+  void SendContinueThen(F&& next) {
+    if (!expect_continue_ || !BodyPending()) return next();
+    auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                   parser_->get().version());
+    stream_.expires_after(shared_.options.idle_timeout);
+    http::async_write(stream_, *cont,
+                      [self = shared_from_this(), cont, next = std::forward<F>(next)](
+                          beast::error_code ec, std::size_t) mutable {
+                        if (ec) return self->Shutdown();
+                        next();
+                      });
+  }
+
+  // ---------------------------------------------------------------- buffered bodies
+  void ReadWholeBody() {
+    if (!BodyPending()) return OnWholeBody();
+    if (small_buf_.size() < 64 * 1024) small_buf_.resize(64 * 1024);
+    parser_->get().body().data = small_buf_.data();
+    parser_->get().body().size = small_buf_.size();
+    stream_.expires_after(shared_.options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec == http::error::need_buffer) ec = {};
+                       if (ec) return self->Shutdown();
+                       const std::size_t n =
+                           self->small_buf_.size() - self->parser_->get().body().size;
+                       self->shared_.metrics.bytes_received += static_cast<std::int64_t>(n);
+                       self->bytes_in_ += n;
+                       if (!self->discard_body_) {
+                         if (self->body_.size() + n > self->body_limit_) {
+                           ApiResponse r = ErrorResponse(
+                               TooLarge("Request body is too large: the limit is " +
+                                        std::to_string(self->body_limit_) + " bytes"));
+                           r.close = true;
+                           return self->WriteResponse(std::move(r));
+                         }
+                         self->body_.append(self->small_buf_.data(), n);
+                       } else if (self->bytes_in_ > self->body_limit_) {
+                         ApiResponse r = std::move(*self->pending_response_);
+                         r.close = true;
+                         return self->WriteResponse(std::move(r));
+                       }
+                       self->ReadWholeBody();
+                     });
+  }
+
+  void OnWholeBody() {
+    if (discard_body_) return WriteResponse(std::move(*pending_response_));
+    OnWorker([self = shared_from_this()] {
+      auto r = std::make_shared<ApiResponse>(self->on_body_(std::move(self->body_)));
+      self->OnLoop([self, r] { self->WriteResponse(std::move(*r)); });
+    });
+  }
+
+  // ---------------------------------------------------------------- streamed bodies
+  enum class Buf { kFree, kReading, kPending, kWriting };
+
+  void StartBodyPipeline() {
+    for (auto& b : bufs_) {
+      if (b.size() != shared_.options.io_buffer_bytes) b.resize(shared_.options.io_buffer_bytes);
+    }
+    state_ = {Buf::kFree, Buf::kFree};
+    pending_ = -1;
+    body_error_ = Status::Ok();
+    failed_ = false;
+    finishing_ = false;
+    Pump();
+  }
+
+  void Pump() {
+    if (failed_) {
+      if (!reading_ && !writing_) FailBody();
+      return;
+    }
+    if (!writing_ && pending_ >= 0) {
+      const int i = pending_;
+      pending_ = -1;
+      state_[i] = Buf::kWriting;
+      writing_ = true;
+      const std::size_t n = filled_[i];
+      OnWorker([self = shared_from_this(), i, n] {
+        Status s = self->sink_->Write(std::span<const char>(self->bufs_[i].data(), n));
+        self->OnLoop([self, i, s = std::move(s)] { self->OnSinkWritten(i, s); });
+      });
+    }
+    if (!reading_ && BodyPending()) {
+      for (int i = 0; i < 2; ++i) {
+        if (state_[i] == Buf::kFree) {
+          StartBodyRead(i);
+          break;
+        }
+      }
+    }
+    if (!BodyPending() && !reading_ && !writing_ && pending_ < 0 && !finishing_) {
+      finishing_ = true;
+      OnWorker([self = shared_from_this()] {
+        auto r = std::make_shared<ApiResponse>(self->sink_->Finish());
+        self->OnLoop([self, r] {
+          self->sink_.reset();
+          self->WriteResponse(std::move(*r));
+        });
+      });
+    }
+  }
+
+  void StartBodyRead(int i) {
+    state_[i] = Buf::kReading;
+    reading_ = true;
+    parser_->get().body().data = bufs_[i].data();
+    parser_->get().body().size = bufs_[i].size();
+    stream_.expires_after(shared_.options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this(), i](beast::error_code ec, std::size_t) {
+                       self->OnBodyRead(i, ec);
+                     });
+  }
+
+  void OnBodyRead(int i, beast::error_code ec) {
+    reading_ = false;
+    if (ec == http::error::need_buffer) ec = {};
+    const std::size_t n = bufs_[i].size() - parser_->get().body().size;
+    if (ec) {
+      state_[i] = Buf::kFree;
+      if (!failed_) {
+        failed_ = true;
+        peer_gone_ = ec != beast::error::timeout;
+        body_error_ = ec == beast::error::timeout
+                          ? Unavailable("Timed out waiting for the request body")
+                          : InvalidArgument("The request body could not be read: " + ec.message());
+      }
+      return Pump();
+    }
+    shared_.metrics.bytes_received += static_cast<std::int64_t>(n);
+    bytes_in_ += n;
+    if (n == 0 || failed_) {
+      state_[i] = Buf::kFree;
+    } else {
+      filled_[i] = n;
+      state_[i] = Buf::kPending;
+      pending_ = i;
+    }
+    Pump();
+  }
+
+  void OnSinkWritten(int i, const Status& s) {
+    writing_ = false;
+    state_[i] = Buf::kFree;
+    if (!s.ok() && !failed_) {
+      failed_ = true;
+      body_error_ = s;
+      if (reading_) stream_.socket().cancel();  // stop waiting for bytes we will not use
+    }
+    Pump();
+  }
+
+  void FailBody() {
+    if (finishing_) return;
+    finishing_ = true;
+    OnWorker([self = shared_from_this()] {
+      auto r = std::make_shared<ApiResponse>(self->sink_->Fail(self->body_error_));
+      self->OnLoop([self, r] {
+        self->sink_.reset();
+        if (self->peer_gone_) return self->Shutdown();
+        r->close = true;
+        self->WriteResponse(std::move(*r));
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- responses
+  template <class Msg>
+  void SetCommon(Msg& res, const ApiResponse& r) {
+    for (const auto& h : r.headers) res.set(h.name, h.value);
+    res.set("x-request-id", req_.request_id);
+    res.keep_alive(keep_alive_ && !r.close);
+  }
+
+  void WriteResponse(ApiResponse r) {
+    if (response_started_) return;
+    response_started_ = true;
+    status_ = r.status;
+    close_after_ = r.close || !keep_alive_;
+    if (r.close) keep_alive_ = false;
+    const unsigned version = parser_ ? parser_->get().version() : 11;
+    stream_.expires_after(shared_.options.idle_timeout);
+
+    if (r.stream) return WriteStreamed(std::move(r), version);
+    if (r.head_only) {
+      auto res = std::make_shared<http::response<http::empty_body>>(
+          static_cast<http::status>(r.status), version);
+      SetCommon(*res, r);
+      if (r.status != 304 && r.head_length >= 0) {
+        res->set(http::field::content_length, std::to_string(r.head_length));
+      }
+      auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+      http::async_write_header(stream_, *sr,
+                               [self = shared_from_this(), res, sr](beast::error_code ec,
+                                                                    std::size_t) {
+                                 self->AfterResponse(ec);
+                               });
+      return;
+    }
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(r.status), version);
+    SetCommon(*res, r);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    bytes_out_ = res->body().size();
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                        self->AfterResponse(ec);
+                      });
+  }
+
+  // Downloads: a worker fills one buffer from the blob while the loop writes the other.
+  void WriteStreamed(ApiResponse r, unsigned version) {
+    dl_res_ = std::make_unique<http::response<http::buffer_body>>(
+        static_cast<http::status>(r.status), version);
+    SetCommon(*dl_res_, r);
+    dl_res_->content_length(static_cast<std::uint64_t>(r.stream_length));
+    dl_res_->body().data = nullptr;
+    dl_res_->body().more = r.stream_length > 0;
+    dl_sr_ = std::make_unique<http::response_serializer<http::buffer_body>>(*dl_res_);
+    dl_reader_ = std::move(r.stream);
+    dl_left_to_read_ = r.stream_length;
+    dl_left_to_send_ = r.stream_length;
+    for (auto& b : bufs_) {
+      if (b.size() != shared_.options.io_buffer_bytes) b.resize(shared_.options.io_buffer_bytes);
+    }
+    dl_ready_.clear();
+    dl_reading_ = false;
+    dl_writing_ = false;
+    dl_free_ = {0, 1};
+    http::async_write_header(stream_, *dl_sr_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               if (ec) return self->AfterResponse(ec);
+                               if (self->dl_left_to_send_ == 0) return self->FinishDownload();
+                               self->DownloadPump();
+                             });
+  }
+
+  void DownloadPump() {
+    if (!dl_reading_ && dl_left_to_read_ > 0 && !dl_free_.empty()) {
+      const int i = dl_free_.front();
+      dl_free_.pop_front();
+      dl_reading_ = true;
+      OnWorker([self = shared_from_this(), i] {
+        auto& buf = self->bufs_[i];
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<std::int64_t>(buf.size(), self->dl_left_to_read_));
+        std::size_t got = 0;
+        Status err;
+        while (got < want) {
+          auto n = self->dl_reader_->Read(std::span<char>(buf.data() + got, want - got));
+          if (!n.ok()) {
+            err = n.status();
+            break;
+          }
+          if (*n == 0) {
+            err = Status(StatusCode::kDataLoss, "blob ended early");
+            break;
+          }
+          got += *n;
+        }
+        self->OnLoop([self, i, got, err] { self->OnDownloadRead(i, got, err); });
+      });
+    }
+    if (!dl_writing_ && !dl_ready_.empty()) {
+      auto [i, n] = dl_ready_.front();
+      dl_ready_.pop_front();
+      dl_writing_ = true;
+      dl_left_to_send_ -= static_cast<std::int64_t>(n);
+      dl_res_->body().data = bufs_[i].data();
+      dl_res_->body().size = n;
+      dl_res_->body().more = dl_left_to_send_ > 0;
+      stream_.expires_after(shared_.options.idle_timeout);
+      http::async_write(stream_, *dl_sr_,
+                        [self = shared_from_this(), i, n](beast::error_code ec, std::size_t) {
+                          if (ec == http::error::need_buffer) ec = {};
+                          self->dl_writing_ = false;
+                          if (ec) return self->AfterResponse(ec);
+                          self->bytes_out_ += n;
+                          self->shared_.metrics.bytes_sent += static_cast<std::int64_t>(n);
+                          self->dl_free_.push_back(i);
+                          if (self->dl_left_to_send_ == 0) return self->FinishDownload();
+                          self->DownloadPump();
+                        });
+    }
+  }
+
+  void OnDownloadRead(int i, std::size_t n, const Status& err) {
+    dl_reading_ = false;
+    if (!err.ok()) {
+      // Headers promised a length we cannot deliver: cut the connection so the client sees
+      // an incomplete body, never a short one that looks whole.
+      spdlog::error("{} download failed mid-body: {}", req_.request_id, err.ToString());
+      status_ = 500;
+      return Shutdown();
+    }
+    dl_left_to_read_ -= static_cast<std::int64_t>(n);
+    dl_ready_.push_back({i, n});
+    DownloadPump();
+  }
+
+  void FinishDownload() {
+    // Serialize the final (empty) chunk state so Beast marks the message done.
+    if (!dl_sr_->is_done()) {
+      dl_res_->body().data = nullptr;
+      dl_res_->body().size = 0;
+      dl_res_->body().more = false;
+      http::async_write(stream_, *dl_sr_,
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          if (ec == http::error::need_buffer) ec = {};
+                          self->EndDownload(ec);
+                        });
+      return;
+    }
+    EndDownload({});
+  }
+
+  void EndDownload(beast::error_code ec) {
+    dl_reader_.reset();
+    dl_sr_.reset();
+    dl_res_.reset();
+    AfterResponse(ec);
+  }
+
+  void AfterResponse(beast::error_code ec) {
+    LogRequest(ec);
+    if (ec) return Shutdown();
+    if (close_after_) {
+      if (BodyPending()) return Linger();
+      return Shutdown();
+    }
+    body_.clear();
+    bytes_in_ = bytes_out_ = 0;
+    ReadHeader();
+  }
+
+  void LogRequest(beast::error_code ec) {
+    if (in_flight_) {
+      shared_.metrics.in_flight--;
+      in_flight_ = false;
+    }
+    shared_.metrics.CountResponse(status_);
+    const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              start_)
+                        .count();
+    spdlog::info("{} \"{} {}\" {} in={} out={} {:.1f}ms {}{}", remote_, req_.method,
+                 req_.target.substr(0, 200), status_, bytes_in_, bytes_out_, ms, req_.request_id,
+                 ec ? " (" + ec.message() + ")" : "");
+  }
+
+  // After answering early, keep reading (and dropping) for a moment so the client gets to
+  // read the answer instead of a connection reset.
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    linger_deadline_ = std::chrono::steady_clock::now() + kLingerTime;
+    linger_bytes_ = 0;
+    if (small_buf_.size() < 64 * 1024) small_buf_.resize(64 * 1024);
+    LingerRead();
+  }
+
+  void LingerRead() {
+    if (std::chrono::steady_clock::now() >= linger_deadline_ || linger_bytes_ > kLingerBytes) {
+      return Shutdown();
+    }
+    stream_.expires_at(linger_deadline_);
+    stream_.async_read_some(net::buffer(small_buf_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->Shutdown();
+                              self->linger_bytes_ += n;
+                              self->LingerRead();
+                            });
+  }
+
+  void Shutdown() {
+    if (in_flight_) {
+      shared_.metrics.in_flight--;
+      in_flight_ = false;
+    }
+    if (sink_ && !finishing_) {
+      // The peer went away mid-body: discard what the sink stored, on a worker.
+      finishing_ = true;
+      auto sink = std::shared_ptr<BodySink>(std::move(sink_));
+      net::post(shared_.pool, [sink] {
+        sink->Fail(Unavailable("the client disconnected")).body.clear();
+      });
+    }
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  Shared& shared_;
+  std::string remote_;
+  beast::flat_buffer buffer_{128 * 1024};
+  std::optional<http::request_parser<http::buffer_body>> parser_;
+  ApiRequest req_;
+  bool first_request_ = true;
+  bool keep_alive_ = true;
+  bool expect_continue_ = false;
+  bool in_flight_ = false;
+  bool response_started_ = false;
+  bool close_after_ = false;
+  int status_ = 0;
+  std::size_t bytes_in_ = 0;
+  std::size_t bytes_out_ = 0;
+  std::chrono::steady_clock::time_point start_;
+
+  // buffered bodies
+  std::vector<char> small_buf_;
+  std::string body_;
+  std::size_t body_limit_ = 0;
+  bool discard_body_ = false;
+  std::function<ApiResponse(std::string)> on_body_;
+  std::unique_ptr<ApiResponse> pending_response_;
+
+  // streamed bodies (and download buffers)
+  std::array<std::vector<char>, 2> bufs_;
+  std::array<Buf, 2> state_{Buf::kFree, Buf::kFree};
+  std::array<std::size_t, 2> filled_{0, 0};
+  int pending_ = -1;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool failed_ = false;
+  bool finishing_ = false;
+  bool peer_gone_ = false;
+  Status body_error_;
+  std::unique_ptr<BodySink> sink_;
+
+  // downloads
+  std::unique_ptr<http::response<http::buffer_body>> dl_res_;
+  std::unique_ptr<http::response_serializer<http::buffer_body>> dl_sr_;
+  std::unique_ptr<BlobReader> dl_reader_;
+  std::int64_t dl_left_to_read_ = 0;
+  std::int64_t dl_left_to_send_ = 0;
+  std::deque<std::pair<int, std::size_t>> dl_ready_;
+  std::deque<int> dl_free_;
+  bool dl_reading_ = false;
+  bool dl_writing_ = false;
+
+  // linger
+  std::chrono::steady_clock::time_point linger_deadline_;
+  std::size_t linger_bytes_ = 0;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(Api& api, const ServerOptions& options)
+      : ioc(options.io_threads),
+        acceptor(ioc),
+        pool(static_cast<std::size_t>(options.workers)),
+        shared{api, options, pool, api.metrics()} {}
+
+  void Accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+      if (ec) {
+        if (ec == net::error::operation_aborted) return;
+        spdlog::warn("accept failed: {}", ec.message());
+      } else if (shared.metrics.connections_open.load() >= shared.options.max_connections) {
+        beast::error_code ignored;
+        s.close(ignored);  // over capacity: refuse rather than starve the others
+      } else {
+        s.set_option(tcp::no_delay(true), ec);
+        std::make_shared<Session>(std::move(s), shared)->Run();
+      }
+      if (!stopping) Accept();
+    });
+  }
+
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::thread_pool pool;
+  Shared shared;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::uint16_t port = 0;
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() { Stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(Api& api, const ServerOptions& options) {
+  auto impl = std::make_unique<Impl>(api, options);
+  beast::error_code ec;
+  auto addr = net::ip::make_address(options.host, ec);
+  if (ec) return InvalidArgument("Invalid listen address '" + options.host + "': " + ec.message());
+  tcp::endpoint ep(addr, options.port);
+  impl->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(ep, ec);
+  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Unavailable("Cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                       ": " + ec.message());
+  }
+  impl->port = impl->acceptor.local_endpoint().port();
+  impl->Accept();
+  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+    impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+std::uint16_t HttpServer::port() const { return impl_->port; }
+
+void HttpServer::Stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->pool.join();
+}
+
+}  // namespace fileport

@@ -1,0 +1,3 @@
+fp_library(fp_http
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/server.cc
+  DEPS fp_api Threads::Threads spdlog::spdlog)

@@ -1,0 +1,54 @@
+// HttpServer: the Beast transport. The only place Beast and Asio are used.
+//
+// Threads: `io_threads` run the event loop (accept, parse headers, move bytes between
+// sockets and buffers); `workers` run everything that may block — authentication, metadata
+// and blob I/O, hashing, multipart parsing — so the event loop never waits on disk, SQLite or
+// a remote store.
+//
+// A request's body is moved through two buffers of `io_buffer_bytes`: while a worker hands
+// one to the BodySink, the event loop fills the other. Memory per upload is therefore two
+// buffers, whatever the part or file size. Downloads mirror this: a worker reads the next
+// buffer from the blob while the event loop writes the current one to the socket.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/api.h"
+#include "common/status.h"
+
+namespace fileport {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: pick a free port (see HttpServer::port)
+  int io_threads = 1;
+  int workers = 16;
+  std::chrono::seconds header_timeout{30};  // a whole header must arrive within this
+  std::chrono::seconds idle_timeout{60};    // no body byte read or written for this long
+  std::chrono::seconds keepalive_timeout{75};
+  std::size_t header_limit = 64 * 1024;
+  std::size_t io_buffer_bytes = 1 << 20;
+  int max_connections = 4096;
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving on background threads. Unavailable when the address is in use.
+  static Result<std::unique_ptr<HttpServer>> Start(Api& api, const ServerOptions& options);
+  ~HttpServer();
+
+  // The bound port (useful with port 0).
+  std::uint16_t port() const;
+  // Stops accepting, closes connections, and joins every thread. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fileport
