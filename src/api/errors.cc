@@ -1,6 +1,8 @@
 // Status → HTTP, in one table.
 #include "api/errors.h"
 
+#include <spdlog/spdlog.h>
+
 #include "model/wire.h"
 
 namespace fileport {
@@ -55,8 +57,14 @@ ApiResponse JsonResponse(int http_status, std::string body) {
 
 ApiResponse ErrorResponse(const Status& s) {
   const int http = HttpStatusFor(s.code());
+  std::string_view message = s.message();
+  if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kDataLoss) {
+    // Internal details (paths, library messages) stay in the server's log.
+    spdlog::error("internal error: {}", s.ToString());
+    message = "The server had an error while processing your request.";
+  }
   ApiResponse r =
-      JsonResponse(http, ErrorJson(s.message(), ErrorTypeFor(s.code()), s.param(), s.error_code()));
+      JsonResponse(http, ErrorJson(message, ErrorTypeFor(s.code()), s.param(), s.error_code()));
   if (http == 429 || http == 503) {
     // Bounded so the SDKs' backoff honours it (they ignore values over 60 s).
     const int ms = http == 429 ? 1000 : 2000;

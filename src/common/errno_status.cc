@@ -14,7 +14,9 @@ Status ErrnoToStatus(int err, std::string_view what) {
   switch (err) {
     case ENOSPC:
     case EDQUOT:
-      return Status(StatusCode::kResourceExhausted, "Storage is full: " + msg);
+      // The message reaches clients: say what happened, not where on the server's disk.
+      return Status(StatusCode::kResourceExhausted,
+                    "The server's storage is full; try again after space is freed");
     case ENOENT:
       return Status(StatusCode::kNotFound, msg);
     case EIO:

@@ -1,0 +1,593 @@
+// LocalBlobStore: temp file + early writeback + fdatasync + no-replace rename + directory
+// fsync. Every system call's failure is translated once, here, through ErrnoToStatus.
+#include "store/blob/local/local_blob_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <new>
+#include <utility>
+
+#include "common/errno_status.h"
+#include "common/ids.h"
+
+namespace fileport {
+namespace {
+
+constexpr mode_t kFileMode = 0600;  // Blobs are tenants' data: owner only.
+constexpr mode_t kDirMode = 0750;
+// Buffer alignment fit for O_DIRECT, so direct I/O can be added without touching Append.
+constexpr std::size_t kBufferAlignment = 4096;
+constexpr std::size_t kMaxDurableDirsCached = 1 << 16;
+
+// RAII for a file descriptor. close() errors matter only where the caller checks Close().
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Reset() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  }
+  // Closes and reports the error: on some filesystems close() is where a write error shows.
+  // EINTR is not an error here: on Linux the descriptor is closed regardless.
+  int Close() {
+    const int rc = ::close(std::exchange(fd_, -1));
+    return (rc < 0 && errno != EINTR) ? errno : 0;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct AlignedDelete {
+  void operator()(char* p) const { ::operator delete[](p, std::align_val_t{kBufferAlignment}); }
+};
+using AlignedBuffer = std::unique_ptr<char[], AlignedDelete>;
+
+// Uninitialized on purpose: zero-filling would fault in every page of a buffer that a writer
+// receiving only large appends never touches.
+AlignedBuffer AllocateBuffer(std::size_t n) {
+  return AlignedBuffer(static_cast<char*>(::operator new[](n, std::align_val_t{kBufferAlignment})));
+}
+
+std::string Describe(std::string_view op, std::string_view key) {
+  std::string out(op);
+  out += " blob '";
+  out += key;
+  out += "'";
+  return out;
+}
+
+Status OutOfRange(std::string msg) { return Status(StatusCode::kOutOfRange, std::move(msg)); }
+
+// Writes all of [p, p+n), through short writes and EINTR.
+Status WriteFully(int fd, const char* p, std::size_t n, std::string_view key) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, Describe("write", key));
+    }
+    // write() returning 0 for n > 0 is not supposed to happen on a regular file; treat it as
+    // the disk refusing more bytes rather than spin.
+    if (w == 0) return ErrnoToStatus(ENOSPC, Describe("write", key));
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status FsyncDir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoToStatus(errno, "open directory " + dir);
+  if (::fsync(fd.get()) < 0) return ErrnoToStatus(errno, "fsync directory " + dir);
+  if (const int err = fd.Close()) return ErrnoToStatus(err, "close directory " + dir);
+  return Status::Ok();
+}
+
+std::string ParentOf(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// mkdir -p for the store's own root: creates each missing component and fsyncs the parent of
+// each one created, so a crash cannot lose the directory an acknowledged blob lives in.
+Status MakeDirsDurably(const std::string& path) {
+  std::vector<std::string> created;
+  for (std::size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    const std::string prefix = path.substr(0, pos);
+    if (::mkdir(prefix.c_str(), kDirMode) == 0) {
+      created.push_back(prefix);
+    } else if (errno != EEXIST) {
+      return ErrnoToStatus(errno, "create directory " + prefix);
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) < 0) return ErrnoToStatus(errno, "stat " + path);
+  if (!S_ISDIR(st.st_mode)) return ErrnoToStatus(ENOTDIR, "open blob root " + path);
+  for (const auto& dir : created) RETURN_IF_ERROR(FsyncDir(ParentOf(dir)));
+  return Status::Ok();
+}
+
+bool IsKeyChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Reader: an open descriptor and a window; pread straight into the caller's buffer.
+
+class LocalBlobReader final : public BlobReader {
+ public:
+  LocalBlobReader(UniqueFd fd, std::string key, std::int64_t offset, std::int64_t length)
+      : fd_(std::move(fd)),
+        key_(std::move(key)),
+        next_(offset),
+        end_(offset + length),
+        length_(length) {}
+
+  Result<std::size_t> Read(std::span<char> out) override {
+    const auto want = static_cast<std::size_t>(
+        std::min<std::int64_t>(end_ - next_, static_cast<std::int64_t>(out.size())));
+    std::size_t got = 0;
+    while (got < want) {
+      const ssize_t r = ::pread(fd_.get(), out.data() + got, want - got, next_);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoToStatus(errno, Describe("read", key_));
+      }
+      // Committed blobs never shrink; a file shorter than at open means someone damaged it.
+      if (r == 0) {
+        return Status(StatusCode::kDataLoss, Describe("read", key_) +
+                                                 ": file is shorter than "
+                                                 "when it was opened");
+      }
+      got += static_cast<std::size_t>(r);
+      next_ += r;
+    }
+    return got;
+  }
+
+  std::int64_t size() const override { return length_; }
+
+ private:
+  UniqueFd fd_;
+  std::string key_;
+  std::int64_t next_;
+  std::int64_t end_;
+  std::int64_t length_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Writer: temp file in root/tmp, coalescing buffer, early writeback, durable Commit.
+
+class LocalBlobWriter final : public BlobWriter {
+ public:
+  LocalBlobWriter(LocalBlobStore* store, std::string key, std::string tmp_path, UniqueFd fd)
+      : store_(store), key_(std::move(key)), tmp_path_(std::move(tmp_path)), fd_(std::move(fd)) {}
+
+  ~LocalBlobWriter() override { Abort(); }
+
+  Status Append(std::span<const char> data) override {
+    if (state_ != State::kOpen) return FailedPrecondition(Describe("append to finished", key_));
+    Status s = AppendImpl(data);
+    if (s.ok()) {
+      written_ += static_cast<std::int64_t>(data.size());
+    } else {
+      // The bytes on disk no longer match what the caller sent: this writer can only fail.
+      // Removing the temp file now also gives the space back at once (ENOSPC).
+      Discard();
+    }
+    return s;
+  }
+
+  Status Commit() override {
+    if (state_ != State::kOpen) return FailedPrecondition(Describe("commit finished", key_));
+    // From here on this writer is finished whatever happens: a failed Commit is final.
+    state_ = State::kFinished;
+    Status s = CommitImpl();
+    if (!s.ok()) Discard();
+    return s;
+  }
+
+  void Abort() override {
+    if (state_ != State::kOpen) return;
+    Discard();
+  }
+
+  std::int64_t bytes_written() const override { return written_; }
+
+ private:
+  enum class State { kOpen, kFinished };
+
+  Status AppendImpl(std::span<const char> data) {
+    if (data.empty()) return Status::Ok();  // An empty span may carry a null pointer.
+    const std::size_t cap = store_->options_.buffer_bytes;
+    if (buffered_ == 0 && data.size() >= cap) return WriteOut(data.data(), data.size());
+    if (!buffer_) buffer_ = AllocateBuffer(cap);
+    std::size_t take = std::min(cap - buffered_, data.size());
+    std::memcpy(buffer_.get() + buffered_, data.data(), take);
+    buffered_ += take;
+    data = data.subspan(take);
+    if (buffered_ < cap) return Status::Ok();
+    RETURN_IF_ERROR(Flush());
+    if (data.empty()) return Status::Ok();
+    if (data.size() >= cap) return WriteOut(data.data(), data.size());
+    std::memcpy(buffer_.get(), data.data(), data.size());
+    buffered_ = data.size();
+    return Status::Ok();
+  }
+
+  Status Flush() {
+    if (buffered_ == 0) return Status::Ok();
+    return WriteOut(buffer_.get(), std::exchange(buffered_, 0));
+  }
+
+  // The one place bytes reach the descriptor (where O_DIRECT alignment would be handled).
+  Status WriteOut(const char* p, std::size_t n) {
+    RETURN_IF_ERROR(WriteFully(fd_.get(), p, n, key_));
+    file_bytes_ += static_cast<std::int64_t>(n);
+    return MaybeStartWriteback();
+  }
+
+  // Starts (does not wait for) writeback of the bytes written since the last call, so dirty
+  // pages drain while the rest arrives and Commit's fdatasync has little left to do.
+  Status MaybeStartWriteback() {
+    const std::int64_t every = store_->options_.writeback_bytes;
+    if (every <= 0 || !writeback_supported_) return Status::Ok();
+    const std::int64_t pending = file_bytes_ - writeback_from_;
+    if (pending < every) return Status::Ok();
+    while (::sync_file_range(fd_.get(), writeback_from_, pending, SYNC_FILE_RANGE_WRITE) < 0) {
+      if (errno == EINTR) continue;
+      // Not supported here (some filesystems, seccomp): the optimisation is lost, not the data.
+      if (errno == EINVAL || errno == ENOSYS || errno == ESPIPE || errno == EPERM) {
+        writeback_supported_ = false;
+        return Status::Ok();
+      }
+      // EIO, ENOSPC, ...: the write will fail at fdatasync anyway; say so now.
+      return ErrnoToStatus(errno, Describe("start writeback of", key_));
+    }
+    writeback_from_ = file_bytes_;
+    return Status::Ok();
+  }
+
+  Status CommitImpl() {
+    RETURN_IF_ERROR(Flush());
+    buffer_.reset();
+    // EINTR from fdatasync means it did not finish, not that data was lost: call it again.
+    // Any other error is final (the kernel may already have dropped the dirty pages).
+    while (::fdatasync(fd_.get()) < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoToStatus(errno, Describe("fdatasync", key_));
+    }
+    if (const int err = fd_.Close()) return ErrnoToStatus(err, Describe("close", key_));
+
+    std::vector<std::string> to_sync;
+    std::vector<std::string> made_durable;
+    RETURN_IF_ERROR(store_->MakeParentDirs(key_, &to_sync, &made_durable));
+    const std::string final_path = store_->ObjectPath(key_);
+    RETURN_IF_ERROR(RenameNoReplace(final_path));
+    tmp_path_.clear();  // Renamed away: nothing left to discard in tmp/.
+
+    to_sync.push_back(ParentOf(final_path));
+    std::sort(to_sync.begin(), to_sync.end());
+    to_sync.erase(std::unique(to_sync.begin(), to_sync.end()), to_sync.end());
+    for (const auto& dir : to_sync) {
+      Status s = FsyncDir(dir);
+      if (!s.ok()) {
+        // The rename may or may not survive a crash: do not leave a blob visible that Commit
+        // failed to make durable.
+        ::unlink(final_path.c_str());
+        return s;
+      }
+    }
+    store_->RememberDurable(made_durable);
+    return Status::Ok();
+  }
+
+  // Moves the temp file to `final_path` unless something is already there: keys are unique,
+  // and a blob that exists must never be replaced.
+  Status RenameNoReplace(const std::string& final_path) {
+    if (::renameat2(AT_FDCWD, tmp_path_.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) ==
+        0) {
+      return Status::Ok();
+    }
+    if (errno != EINVAL && errno != ENOSYS) return RenameError(errno);
+    // The filesystem lacks RENAME_NOREPLACE: link() refuses an existing target as well.
+    if (::link(tmp_path_.c_str(), final_path.c_str()) < 0) return RenameError(errno);
+    // The blob is committed once linked; a leftover temp name only costs CleanupTemporary a
+    // moment, so an unlink failure here is not the commit's failure.
+    ::unlink(tmp_path_.c_str());
+    return Status::Ok();
+  }
+
+  Status RenameError(int err) {
+    if (err == EEXIST) {
+      return Status(StatusCode::kAlreadyExists, Describe("commit", key_) + ": already exists");
+    }
+    return ErrnoToStatus(err, Describe("rename into place", key_));
+  }
+
+  // Ends the writer without a blob: closes the descriptor and removes the temp file.
+  void Discard() {
+    state_ = State::kFinished;
+    buffer_.reset();
+    buffered_ = 0;
+    fd_.Reset();
+    if (!tmp_path_.empty()) {
+      ::unlink(tmp_path_.c_str());  // Best effort: CleanupTemporary catches what this misses.
+      tmp_path_.clear();
+    }
+  }
+
+  LocalBlobStore* store_;
+  const std::string key_;
+  std::string tmp_path_;  // Empty once renamed or removed.
+  UniqueFd fd_;
+  AlignedBuffer buffer_;  // options.buffer_bytes, allocated on the first small append.
+  std::size_t buffered_ = 0;
+  std::int64_t written_ = 0;         // Accepted by Append (buffered or on disk).
+  std::int64_t file_bytes_ = 0;      // Written to the descriptor.
+  std::int64_t writeback_from_ = 0;  // Start of the range whose writeback is not started.
+  bool writeback_supported_ = true;
+  State state_ = State::kOpen;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Store.
+
+LocalBlobStore::LocalBlobStore(std::string root, LocalBlobOptions options)
+    : root_(std::move(root)),
+      objects_dir_(root_ + "/objects"),
+      tmp_dir_(root_ + "/tmp"),
+      options_(options) {}
+
+Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::string& root,
+                                                             LocalBlobOptions options) {
+  if (root.empty()) return InvalidArgument("Blob store root is empty");
+  if (options.buffer_bytes == 0) return InvalidArgument("LocalBlobOptions.buffer_bytes is 0");
+  if (options.writeback_bytes < 0) {
+    return InvalidArgument("LocalBlobOptions.writeback_bytes is negative");
+  }
+  // Absolute, so that a later chdir cannot move the store; normalized, so prefixes compare.
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(root, ec);
+  if (ec) return ErrnoToStatus(ec.value(), "resolve blob root " + root);
+  std::string normalized = abs.lexically_normal().string();
+  while (normalized.size() > 1 && normalized.back() == '/') normalized.pop_back();
+
+  std::unique_ptr<LocalBlobStore> store(new LocalBlobStore(normalized, options));
+  RETURN_IF_ERROR(MakeDirsDurably(store->root_));
+  for (const std::string* dir : {&store->objects_dir_, &store->tmp_dir_}) {
+    if (::mkdir(dir->c_str(), kDirMode) < 0 && errno != EEXIST) {
+      return ErrnoToStatus(errno, "create directory " + *dir);
+    }
+    struct stat st;
+    if (::stat(dir->c_str(), &st) < 0) return ErrnoToStatus(errno, "stat " + *dir);
+    if (!S_ISDIR(st.st_mode)) return ErrnoToStatus(ENOTDIR, "open " + *dir);
+  }
+  // Synced even when both existed: an earlier run may have crashed before syncing them.
+  RETURN_IF_ERROR(FsyncDir(store->root_));
+  return store;
+}
+
+Status LocalBlobStore::ValidateKey(std::string_view key) {
+  std::size_t component = 0;  // Length of the component being scanned.
+  for (char c : key) {
+    if (c == '/') {
+      if (component == 0) break;  // Leading '/' or "//".
+      component = 0;
+      continue;
+    }
+    if (!IsKeyChar(c)) {
+      return InvalidArgument("Invalid blob key: only [A-Za-z0-9_-] and '/' are allowed");
+    }
+    if (++component > NAME_MAX) return InvalidArgument("Invalid blob key: component too long");
+  }
+  // Covers the empty key, a trailing '/', and the break above.
+  if (component == 0) return InvalidArgument("Invalid blob key: empty component");
+  return Status::Ok();
+}
+
+std::string LocalBlobStore::ObjectPath(std::string_view key) const {
+  std::string path = objects_dir_;
+  path += '/';
+  path += key;
+  return path;
+}
+
+Result<std::unique_ptr<BlobWriter>> LocalBlobStore::NewWriter(const std::string& key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  // O_EXCL on a random name: two writers (or two nodes sharing the directory) never share a
+  // temp file. The name is retried only on the astronomically unlikely collision.
+  for (int attempt = 0;; ++attempt) {
+    std::string tmp_path = tmp_dir_ + "/" + RandomHex(12) + ".tmp";
+    UniqueFd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode));
+    if (fd.valid()) {
+      return std::unique_ptr<BlobWriter>(
+          std::make_unique<LocalBlobWriter>(this, key, std::move(tmp_path), std::move(fd)));
+    }
+    if (errno != EEXIST || attempt >= 3) {
+      return ErrnoToStatus(errno, Describe("create temporary file for", key));
+    }
+  }
+}
+
+Result<std::unique_ptr<BlobReader>> LocalBlobStore::NewReader(const std::string& key,
+                                                              std::int64_t offset,
+                                                              std::int64_t length) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  if (offset < 0) return InvalidArgument("Negative blob offset");
+  const std::string path = ObjectPath(key);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    // ENOTDIR: a key component names a blob, so no blob can live below it.
+    if (errno == ENOENT || errno == ENOTDIR) return NotFound("No such blob: " + key);
+    return ErrnoToStatus(errno, Describe("open", key));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) < 0) return ErrnoToStatus(errno, Describe("stat", key));
+  if (!S_ISREG(st.st_mode)) return NotFound("No such blob: " + key);  // A key prefix.
+  const std::int64_t size = st.st_size;
+  if (offset > size) return OutOfRange("Blob offset past its end: " + key);
+  if (length < 0) length = size - offset;
+  if (length > size - offset) return OutOfRange("Blob range past its end: " + key);
+  if (options_.sequential_reads && length > 0) {
+    // Advice only: its failure changes speed, never bytes.
+    (void)::posix_fadvise(fd.get(), offset, length, POSIX_FADV_SEQUENTIAL);
+  }
+  return std::unique_ptr<BlobReader>(
+      std::make_unique<LocalBlobReader>(std::move(fd), key, offset, length));
+}
+
+Result<std::int64_t> LocalBlobStore::Stat(const std::string& key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  struct stat st;
+  if (::stat(ObjectPath(key).c_str(), &st) < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return NotFound("No such blob: " + key);
+    return ErrnoToStatus(errno, Describe("stat", key));
+  }
+  if (!S_ISREG(st.st_mode)) return NotFound("No such blob: " + key);
+  return static_cast<std::int64_t>(st.st_size);
+}
+
+Status LocalBlobStore::Delete(const std::string& key) {
+  RETURN_IF_ERROR(ValidateKey(key));
+  if (::unlink(ObjectPath(key).c_str()) < 0) {
+    // EISDIR: the key is only a prefix of other blobs; there is no blob to delete.
+    if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR) return Status::Ok();
+    return ErrnoToStatus(errno, Describe("delete", key));
+  }
+  return Status::Ok();
+}
+
+Status LocalBlobStore::CleanupTemporary(std::int64_t older_than_seconds) {
+  if (older_than_seconds < 0) return InvalidArgument("older_than_seconds is negative");
+  struct timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::int64_t cutoff_sec = static_cast<std::int64_t>(now.tv_sec) - older_than_seconds;
+  const long cutoff_nsec = now.tv_nsec;
+
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(tmp_dir_.c_str()), &::closedir);
+  if (!dir) return ErrnoToStatus(errno, "open directory " + tmp_dir_);
+  const int dir_fd = ::dirfd(dir.get());
+  Status first_error;
+  // One bad entry must not keep the rest of the directory from being cleaned.
+  auto note = [&first_error](Status s) {
+    if (first_error.ok()) first_error = std::move(s);
+  };
+  for (;;) {
+    errno = 0;
+    const struct dirent* entry = ::readdir(dir.get());
+    if (entry == nullptr) {
+      if (errno != 0) note(ErrnoToStatus(errno, "read directory " + tmp_dir_));
+      break;
+    }
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::fstatat(dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno != ENOENT) note(ErrnoToStatus(errno, "stat temporary " + std::string(name)));
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) continue;
+    const bool old = st.st_mtim.tv_sec < cutoff_sec ||
+                     (st.st_mtim.tv_sec == cutoff_sec && st.st_mtim.tv_nsec < cutoff_nsec);
+    if (!old) continue;
+    // ENOENT: another node's sweeper (or the writer itself) removed it first.
+    if (::unlinkat(dir_fd, entry->d_name, 0) < 0 && errno != ENOENT) {
+      note(ErrnoToStatus(errno, "remove temporary " + std::string(name)));
+    }
+  }
+  return first_error;
+}
+
+Status LocalBlobStore::Ping() {
+  auto fail = [](int err, std::string_view what) {
+    Status s = ErrnoToStatus(err, what);
+    // Full disk keeps its own code; anything else means "cannot use this store right now".
+    if (s.code() == StatusCode::kResourceExhausted) return s;
+    return Unavailable(s.message());
+  };
+  struct stat st;
+  if (::stat(objects_dir_.c_str(), &st) < 0) return fail(errno, "stat " + objects_dir_);
+  if (!S_ISDIR(st.st_mode)) return fail(ENOTDIR, "stat " + objects_dir_);
+  const std::string probe = tmp_dir_ + "/ping-" + RandomHex(8) + ".tmp";
+  UniqueFd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode));
+  if (!fd.valid()) return fail(errno, "create probe " + probe);
+  // One byte, because creating an empty file still works on a full filesystem.
+  const char byte = 0;
+  ssize_t w;
+  do {
+    w = ::write(fd.get(), &byte, 1);
+  } while (w < 0 && errno == EINTR);
+  const int write_err = w < 0 ? errno : 0;
+  fd.Reset();
+  ::unlink(probe.c_str());
+  if (write_err != 0) return fail(write_err, "write probe " + probe);
+  return Status::Ok();
+}
+
+Status LocalBlobStore::MakeParentDirs(std::string_view key, std::vector<std::string>* to_sync,
+                                      std::vector<std::string>* made_durable) {
+  std::string dir = objects_dir_;
+  std::size_t start = 0;
+  for (std::size_t slash = key.find('/'); slash != std::string_view::npos;
+       start = slash + 1, slash = key.find('/', start)) {
+    const std::string parent = dir;
+    dir += '/';
+    dir.append(key.substr(start, slash - start));
+    if (::mkdir(dir.c_str(), kDirMode) < 0) {
+      if (errno != EEXIST) return ErrnoToStatus(errno, Describe("create directory for", key));
+      // Made by another writer, maybe a moment ago and not yet synced by it: unless this
+      // process already synced it, sync its parent too rather than trust it.
+      if (IsKnownDurable(dir)) continue;
+    }
+    to_sync->push_back(parent);
+    made_durable->push_back(dir);
+  }
+  return Status::Ok();
+}
+
+bool LocalBlobStore::IsKnownDurable(const std::string& dir) const {
+  std::lock_guard lock(durable_mu_);
+  return durable_dirs_.count(dir) != 0;
+}
+
+void LocalBlobStore::RememberDurable(const std::vector<std::string>& dirs) {
+  if (dirs.empty()) return;
+  std::lock_guard lock(durable_mu_);
+  if (durable_dirs_.size() + dirs.size() > kMaxDurableDirsCached) durable_dirs_.clear();
+  durable_dirs_.insert(dirs.begin(), dirs.end());
+}
+
+}  // namespace fileport

@@ -1,0 +1,104 @@
+// LocalBlobStore: the embedded default BlobStore, a directory on a local filesystem.
+//
+// Layout: `root/objects/<key>` holds committed blobs (key components become directories),
+// `root/tmp/` holds the files of writers in progress. A writer streams into a unique temp
+// file, starting writeback every `writeback_bytes` so the final flush is short; Commit is
+// fdatasync, an atomic no-replace rename into `objects/`, and an fsync of every directory
+// whose entry changed, so an acknowledged blob survives a crash. Temp files of writers killed
+// by a crash are removed by CleanupTemporary (run by the sweeper), never by a destructor of
+// some other object.
+//
+// Thread-safety: the store is thread-safe; each writer and reader is used by one thread at a
+// time and must not outlive the store.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "store/blob/blob_store.h"
+
+namespace fileport {
+
+struct LocalBlobOptions {
+  // Each writer coalesces small appends in one buffer of this size, allocated once (lazily, on
+  // the first small append). An append at least this large, arriving while the buffer is
+  // empty, goes straight to the file without a copy. Must be > 0.
+  std::size_t buffer_bytes = std::size_t{1} << 20;
+  // After every this many bytes reach the file, start their writeback
+  // (sync_file_range(SYNC_FILE_RANGE_WRITE), as RocksDB's bytes_per_sync) so that Commit's
+  // fdatasync has little left to flush. 0 disables early writeback.
+  std::int64_t writeback_bytes = std::int64_t{8} << 20;
+  // Tell the kernel a reader's range will be read sequentially (posix_fadvise SEQUENTIAL:
+  // larger read-ahead).
+  bool sequential_reads = true;
+};
+
+class LocalBlobStore final : public BlobStore {
+ public:
+  // Opens (creating as needed, durably) `root`, `root/objects` and `root/tmp`. Errors:
+  // InvalidArgument for an empty root or bad options, errno translations otherwise (a root
+  // that exists but is not a directory is Internal, ENOTDIR).
+  static Result<std::unique_ptr<LocalBlobStore>> Open(const std::string& root,
+                                                      LocalBlobOptions options = {});
+
+  // Starts a writer on a new temp file. InvalidArgument for a malformed key. Commit returns
+  // AlreadyExists if the key is taken (an existing blob is never replaced).
+  Result<std::unique_ptr<BlobWriter>> NewWriter(const std::string& key) override;
+  // Opens the file now, so a later Delete does not disturb the reader. InvalidArgument for a
+  // malformed key or negative offset; NotFound; OutOfRange when offset > size or
+  // offset + length > size.
+  Result<std::unique_ptr<BlobReader>> NewReader(const std::string& key, std::int64_t offset = 0,
+                                                std::int64_t length = -1) override;
+  Result<std::int64_t> Stat(const std::string& key) override;
+  // Unlinks the file; OK when it is missing. Empty parent directories are kept (removing them
+  // would race with a writer creating a blob inside). Not fsynced: a delete undone by a
+  // crash leaves an orphan, which the sweeper collects again.
+  Status Delete(const std::string& key) override;
+  // Removes regular files in `root/tmp` whose mtime is more than `older_than_seconds` before
+  // now. A writer that is still appending keeps its mtime fresh; pick the threshold above the
+  // longest pause a live writer may take (an upload's lifetime). Compares against the real
+  // clock because mtimes come from it.
+  Status CleanupTemporary(std::int64_t older_than_seconds) override;
+  // Creates, writes one byte to, and removes a probe file in `root/tmp`. ResourceExhausted
+  // when the filesystem is full, Unavailable for any other failure.
+  Status Ping() override;
+
+  // OK when `key` is '/'-separated components of [A-Za-z0-9_-], none empty and none longer
+  // than a file name may be; InvalidArgument otherwise. This is what keeps paths inside root.
+  static Status ValidateKey(std::string_view key);
+
+  const std::string& root() const { return root_; }
+  // `root/objects/<key>`; the key must be valid.
+  std::string ObjectPath(std::string_view key) const;
+  const std::string& temp_dir() const { return tmp_dir_; }
+
+ private:
+  friend class LocalBlobWriter;
+  LocalBlobStore(std::string root, LocalBlobOptions options);
+
+  // Creates the directories between `objects/` and the blob of `key`. Appends to `to_sync`
+  // every directory whose entry for a child may not be durable yet (the parent of each
+  // directory this call created, or found existing but not yet known to be durable).
+  Status MakeParentDirs(std::string_view key, std::vector<std::string>* to_sync,
+                        std::vector<std::string>* made_durable);
+  bool IsKnownDurable(const std::string& dir) const;
+  void RememberDurable(const std::vector<std::string>& dirs);
+
+  const std::string root_;
+  const std::string objects_dir_;
+  const std::string tmp_dir_;
+  const LocalBlobOptions options_;
+
+  // Directories whose own entry is known to be durable in this process, so their parents
+  // need no fsync on later commits. A cache: cleared when large, which only costs fsyncs.
+  mutable std::mutex durable_mu_;
+  std::unordered_set<std::string> durable_dirs_;  // Guarded by durable_mu_.
+};
+
+}  // namespace fileport
