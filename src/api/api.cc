@@ -127,8 +127,11 @@ Dispatch Api::OnHeaders(const ApiRequest& req) {
       Status m = ctx_.meta.Ping();
       Status b = ctx_.blobs.Ping();
       if (m.ok() && b.ok()) return respond(Ok(R"({"status":"ready"})"));
-      return respond(ErrorResponse(Unavailable("not ready: metadata " + m.ToString() +
-                                               "; blobs " + b.ToString())));
+      // The details (paths, library messages) go to the log; this route needs no key.
+      spdlog::warn("not ready: metadata {}; blobs {}", m.ToString(), b.ToString());
+      return respond(
+          ErrorResponse(Unavailable("not ready: metadata " + std::string(StatusCodeName(m.code())) +
+                                    "; blobs " + std::string(StatusCodeName(b.code())))));
     }
     if (seg[0] == "metrics") {
       ApiResponse r;
@@ -166,6 +169,7 @@ Dispatch Api::Route(const ApiRequest& req, const std::string& project,
   const std::size_t n = seg.size();
   Dispatch unknown;
   unknown.response.status = 0;  // → Invalid URL
+  if (n < 2) return unknown;    // "/v1" alone
 
   if (seg[1] == "files") {
     if (n == 2 && m == "GET") return respond(ListFiles(project, query));

@@ -19,22 +19,26 @@ SweepStats Sweeper::RunOnce() {
   for (;;) {
     auto uploads = ctx_.meta.ListExpiredUploads(now, batch_);
     if (!uploads.ok()) { note(uploads.status(), "list expired uploads"); break; }
+    const std::int64_t errors_before = st.errors;
     for (const Upload& u : *uploads) {
       auto r = ctx_.meta.TransitionUpload(u.project, u.id, UploadStatus::kPending,
                                           UploadStatus::kExpired, due);
       if (r.ok()) ++st.uploads_expired; else note(r.status(), "expire upload");
     }
-    if (static_cast<int>(uploads->size()) < batch_) break;
+    // A failed one would be listed again at once: leave it to the next pass rather than
+    // spin on a store that answers reads but refuses writes.
+    if (static_cast<int>(uploads->size()) < batch_ || st.errors > errors_before) break;
   }
 
   for (;;) {
     auto files = ctx_.meta.ListExpiredFiles(now, batch_);
     if (!files.ok()) { note(files.status(), "list expired files"); break; }
+    const std::int64_t errors_before = st.errors;
     for (const File& f : *files) {
       Status s = ctx_.meta.DeleteFile(f.project, f.id, due);
       if (s.ok()) ++st.files_expired; else note(s, "delete expired file");
     }
-    if (static_cast<int>(files->size()) < batch_) break;
+    if (static_cast<int>(files->size()) < batch_ || st.errors > errors_before) break;
   }
 
   for (;;) {

@@ -156,9 +156,23 @@ Result<UploadPart> UploadService::FinishPart(const std::string& project,
   part.blob_key = write->blob_key_;
   Status s = ctx_.meta.InsertPart(part, ctx_.clock.NowSeconds());
   if (!s.ok()) {
-    // The blob stays covered by its intent row (the sweeper removes it), unless the sweeper
-    // already claimed that row (Aborted): then it is ours alone to remove now.
-    if (s.code() == StatusCode::kAborted) ctx_.blobs.Delete(part.blob_key).IgnoreError();
+    // When the store definitely refused the part, the blob is ours alone: remove it now. Its
+    // intent row may be gone already (the sweeper claimed it, which InsertPart reports as
+    // Aborted — or as FailedPrecondition when the upload expired meanwhile, checked first),
+    // and then nothing else would ever delete these bytes. After an ambiguous error
+    // (Unavailable, Internal, …) the part may have been recorded: keep the blob; if it was
+    // not, its intent row still covers it and the sweeper removes it.
+    switch (s.code()) {
+      case StatusCode::kAborted:
+      case StatusCode::kFailedPrecondition:
+      case StatusCode::kOutOfRange:
+      case StatusCode::kNotFound:
+      case StatusCode::kInvalidArgument:
+        ctx_.blobs.Delete(part.blob_key).IgnoreError();
+        break;
+      default:
+        break;
+    }
     switch (s.code()) {
       case StatusCode::kOutOfRange:
         return InvalidArgument(
@@ -216,6 +230,14 @@ Result<Upload> UploadService::Complete(const std::string& project, const std::st
     return StateError(cur);
   };
   if (u.status != UploadStatus::kPending) return settled(u);
+  // The checks below read parts that a racing cancel, complete or expiry may have changed
+  // since `u` was loaded (a cancel discards the parts, so they "do not belong" any more).
+  // Before refusing, re-read: if the upload is no longer pending, answer from its state.
+  auto refuse = [&](Status why) -> Result<Upload> {
+    auto cur = Load(project, id);
+    if (cur.ok() && cur->status != UploadStatus::kPending) return settled(*cur);
+    return why;
+  };
 
   ASSIGN_OR_RETURN(auto parts, ctx_.meta.ListParts(project, id));
   std::unordered_map<std::string_view, const UploadPart*> by_id;
@@ -226,24 +248,27 @@ Result<Upload> UploadService::Complete(const std::string& project, const std::st
   for (const auto& pid : part_ids) {
     auto it = by_id.find(pid);
     if (it == by_id.end()) {
-      return InvalidArgument("Part " + pid + " does not belong to upload " + id, "part_ids");
+      return refuse(
+          InvalidArgument("Part " + pid + " does not belong to upload " + id, "part_ids"));
     }
     if (!seen.insert(pid).second) {
-      return InvalidArgument("Part " + pid + " is listed more than once", "part_ids");
+      return refuse(InvalidArgument("Part " + pid + " is listed more than once", "part_ids"));
     }
     ordered.push_back(it->second);
     total += it->second->bytes;
   }
   if (total != u.bytes) {
-    return InvalidArgument("The number of bytes uploaded (" + std::to_string(total) +
-                               ") does not match the expected number of bytes (" +
-                               std::to_string(u.bytes) + ")",
-                           "part_ids");
+    return refuse(InvalidArgument("The number of bytes uploaded (" + std::to_string(total) +
+                                      ") does not match the expected number of bytes (" +
+                                      std::to_string(u.bytes) + ")",
+                                  "part_ids"));
   }
   if (want_md5) {
-    ASSIGN_OR_RETURN(std::string got, Md5OfParts(ordered));
-    if (got != *want_md5) {
-      return InvalidArgument("The md5 checksum of the uploaded bytes does not match", "md5");
+    auto got = Md5OfParts(ordered);
+    if (!got.ok()) return refuse(got.status());  // e.g. a cancel's sweep deleted the blobs
+    if (*got != *want_md5) {
+      return refuse(
+          InvalidArgument("The md5 checksum of the uploaded bytes does not match", "md5"));
     }
   }
 
@@ -270,7 +295,15 @@ Result<Upload> UploadService::Complete(const std::string& project, const std::st
     return settled(cur);
   }
   RETURN_IF_ERROR(s);
-  return Get(project, id);
+  // The upload is completed now: answer from what was just stored rather than re-reading,
+  // so a failed read cannot turn a done complete into an error (a retry would succeed, but
+  // the client would have seen a failure for a File that exists).
+  u.status = UploadStatus::kCompleted;
+  u.file_id = f.id;
+  u.part_ids = part_ids;
+  u.md5 = want_md5;
+  u.file = std::move(f);
+  return u;
 }
 
 Result<Upload> UploadService::Cancel(const std::string& project, const std::string& id) {

@@ -1,0 +1,1893 @@
+// MetadataStore conformance: one suite of behaviour every backend must share, instantiated for
+// each backend through a named factory, followed by tests of what only SQLite promises
+// (persistence details, lock and disk-full translation, schema versioning).
+//
+// To add a backend, append a MetadataStoreFactory to Factories(). A factory that cannot run
+// here (no server, no credentials) returns Unavailable with the reason: the test is then
+// reported as skipped with that reason, never silently passed.
+#include "store/meta/metadata_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>  // only for the SQLite-specific tests at the end
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "model/objects.h"
+#include "store/meta/memory/memory_metadata_store.h"
+#include "store/meta/sqlite/sqlite_metadata_store.h"
+
+namespace fileport {
+
+// Readable failure messages for the objects compared below.
+void PrintTo(StatusCode code, std::ostream* os) { *os << StatusCodeName(code); }
+void PrintTo(UploadStatus s, std::ostream* os) { *os << UploadStatusName(s); }
+void PrintTo(const Segment& s, std::ostream* os) { *os << s.blob_key << ":" << s.bytes; }
+void PrintTo(const File& f, std::ostream* os) {
+  *os << "File{" << f.id << " project=" << f.project << " bytes=" << f.bytes
+      << " created_at=" << f.created_at
+      << " expires_at=" << (f.expires_at ? std::to_string(*f.expires_at) : "null")
+      << " purpose=" << f.purpose << " status=" << f.status << " segments=" << f.segments.size()
+      << "}";
+}
+void PrintTo(const Upload& u, std::ostream* os) {
+  *os << "Upload{" << u.id << " project=" << u.project << " bytes=" << u.bytes
+      << " status=" << UploadStatusName(u.status) << " expires_at=" << u.expires_at
+      << " file_id=" << u.file_id.value_or("null") << " parts=" << u.part_ids.size() << "}";
+}
+void PrintTo(const UploadPart& p, std::ostream* os) {
+  *os << "Part{" << p.id << " upload=" << p.upload_id << " bytes=" << p.bytes
+      << " created_at=" << p.created_at << " key=" << p.blob_key << "}";
+}
+void PrintTo(const ApiKey& k, std::ostream* os) {
+  *os << "ApiKey{" << k.id << " project=" << k.project
+      << " revoked_at=" << (k.revoked_at ? std::to_string(*k.revoked_at) : "null") << "}";
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Status assertions that print the status on failure, for Status and Result<T> alike.
+
+const Status& StatusOf(const Status& s) { return s; }
+template <class T>
+const Status& StatusOf(const Result<T>& r) {
+  return r.status();
+}
+
+template <class T>
+::testing::AssertionResult IsOk(const T& result) {
+  const Status& s = StatusOf(result);
+  if (s.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << s.ToString();
+}
+
+template <class T>
+::testing::AssertionResult HasCode(const T& result, StatusCode want) {
+  const Status& s = StatusOf(result);
+  if (s.code() == want) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "want " << StatusCodeName(want) << ", got " << (s.ok() ? "OK" : s.ToString());
+}
+
+// The exact error: code, message and param.
+template <class T>
+::testing::AssertionResult IsError(const T& result, StatusCode code, const std::string& message,
+                                   const std::string& param) {
+  const Status& s = StatusOf(result);
+  if (s.code() == code && s.message() == message && s.param() == param) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure()
+         << "want " << StatusCodeName(code) << ": " << message << " (param " << param << "), got "
+         << (s.ok() ? "OK" : s.ToString());
+}
+
+#define ASSERT_OK(expr) ASSERT_TRUE(IsOk(expr))
+#define EXPECT_OK(expr) EXPECT_TRUE(IsOk(expr))
+#define EXPECT_CODE(expr, want) EXPECT_TRUE(HasCode((expr), (want)))
+
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(FP_CONCAT(fp_assign_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                              \
+  ASSERT_TRUE(IsOk(tmp));                         \
+  lhs = std::move(tmp).value()
+
+// ---------------------------------------------------------------------------------------------
+// Data helpers. Ids are zero-padded counters: they sort like real ids (by creation).
+
+constexpr std::int64_t kT0 = 1'700'000'000;
+constexpr std::int64_t kIntentDue = kT0 + 86'400;  // write intents: due a day later
+constexpr std::int64_t kFarFuture = kT0 + 100LL * 365 * 86'400;
+
+std::string NumberedId(const char* prefix, int n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s%024d", prefix, n);
+  return buf;
+}
+std::string FileId(int n) { return NumberedId("file-", n); }
+std::string UploadId(int n) { return NumberedId("upload_", n); }
+std::string PartId(int n) { return NumberedId("part_", n); }
+std::string KeyId(int n) { return NumberedId("key_", n); }
+
+// A processed file with two segments whose keys are unique to the file.
+File MakeFile(const std::string& project, const std::string& id) {
+  File f;
+  f.id = id;
+  f.project = project;
+  f.bytes = 7;
+  f.created_at = kT0;
+  f.filename = "notes " + id + ".txt";
+  f.purpose = "assistants";
+  f.status = "processed";
+  f.mime_type = "text/plain";
+  f.segments = {{"files/" + id + "/0", 3}, {"files/" + id + "/1", 4}};
+  return f;
+}
+
+Upload MakeUpload(const std::string& project, const std::string& id, std::int64_t bytes) {
+  Upload u;
+  u.id = id;
+  u.project = project;
+  u.bytes = bytes;
+  u.created_at = kT0;
+  u.expires_at = kT0 + 3600;
+  u.filename = "train.jsonl";
+  u.purpose = "fine-tune";
+  u.status = UploadStatus::kPending;
+  u.mime_type = "application/jsonl";
+  return u;
+}
+
+UploadPart MakePart(const std::string& project, const std::string& upload_id, const std::string& id,
+                    std::int64_t bytes, std::int64_t created_at = kT0 + 1) {
+  UploadPart p;
+  p.id = id;
+  p.created_at = created_at;
+  p.upload_id = upload_id;
+  p.bytes = bytes;
+  p.project = project;
+  p.blob_key = "parts/" + upload_id + "/" + id;
+  return p;
+}
+
+// The file a completion of `parts` (in this order) makes.
+File FileOfParts(const Upload& u, const std::string& file_id,
+                 const std::vector<UploadPart>& parts) {
+  File f;
+  f.id = file_id;
+  f.project = u.project;
+  f.created_at = kT0 + 10;
+  f.filename = u.filename;
+  f.purpose = u.purpose;
+  f.status = "processed";
+  f.mime_type = u.mime_type;
+  for (const UploadPart& p : parts) {
+    f.segments.push_back({p.blob_key, p.bytes});
+    f.bytes += p.bytes;
+  }
+  return f;
+}
+
+std::vector<std::string> PartIdsOf(const std::vector<UploadPart>& parts) {
+  std::vector<std::string> ids;
+  for (const UploadPart& p : parts) ids.push_back(p.id);
+  return ids;
+}
+
+std::vector<std::string> IdsOf(const std::vector<File>& files) {
+  std::vector<std::string> ids;
+  for (const File& f : files) ids.push_back(f.id);
+  return ids;
+}
+
+std::vector<std::string> FileIds(std::initializer_list<int> ns) {
+  std::vector<std::string> ids;
+  for (int n : ns) ids.push_back(FileId(n));
+  return ids;
+}
+
+FileQuery Query(const std::string& project, int limit = 10000, bool ascending = false) {
+  FileQuery q;
+  q.project = project;
+  q.limit = limit;
+  q.ascending = ascending;
+  q.now = kT0;
+  return q;
+}
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/fileport-meta-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      ADD_FAILURE() << "mkdtemp " << tmpl << ": " << std::strerror(errno);
+    }
+    path_ = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Factories.
+
+struct MetadataStoreFactory {
+  std::string name;  // The test-name suffix: [A-Za-z0-9_] only.
+  // Opens the store whose state lives in `scratch` (a fresh directory per test): empty the
+  // first time; called again with the same `scratch` after the previous store was destroyed,
+  // a persistent backend must show everything the previous store acknowledged.
+  // Unavailable → the test is skipped with the reason.
+  std::function<Result<std::unique_ptr<MetadataStore>>(const std::string& scratch)> open;
+  bool persistent = false;
+};
+
+void PrintTo(const MetadataStoreFactory& factory, std::ostream* os) { *os << factory.name; }
+
+std::vector<MetadataStoreFactory> Factories() {
+  return {
+      {"memory",
+       [](const std::string&) -> Result<std::unique_ptr<MetadataStore>> {
+         return std::unique_ptr<MetadataStore>(std::make_unique<MemoryMetadataStore>());
+       },
+       false},
+      {"sqlite",
+       [](const std::string& scratch) { return SqliteMetadataStore::Open(scratch + "/meta.db"); },
+       true},
+      // A single reader connection: reads queue for it instead of running side by side.
+      {"sqlite_one_reader",
+       [](const std::string& scratch) {
+         return SqliteMetadataStore::Open(scratch + "/meta.db", {.pool_size = 1});
+       },
+       true},
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parameterized suite.
+
+class MetadataStoreConformance : public ::testing::TestWithParam<MetadataStoreFactory> {
+ protected:
+  void SetUp() override {
+    auto made = GetParam().open(scratch_.path());
+    if (!made.ok()) {
+      if (made.status().code() == StatusCode::kUnavailable) {
+        GTEST_SKIP() << GetParam().name << " is unavailable: " << made.status().message();
+      }
+      FAIL() << "cannot open " << GetParam().name << ": " << made.status().ToString();
+    }
+    store_ = std::move(made).value();
+  }
+
+  MetadataStore& store() { return *store_; }
+
+  // Destroys the store and opens it again on the same state.
+  void Reopen() {
+    store_.reset();
+    auto made = GetParam().open(scratch_.path());
+    ASSERT_TRUE(IsOk(made));
+    store_ = std::move(made).value();
+  }
+
+  void AddIntent(const std::string& key) {
+    ASSERT_OK(store().AddGarbage({{key, kIntentDue}})) << key;
+  }
+  // Inserts `f` the way the service does: intents first.
+  void PutFile(const File& f) {
+    for (const Segment& s : f.segments) AddIntent(s.blob_key);
+    ASSERT_OK(store().InsertFile(f)) << f.id;
+  }
+  void PutUpload(const Upload& u) { ASSERT_OK(store().InsertUpload(u)) << u.id; }
+  void PutPart(const UploadPart& p, std::int64_t now = kT0) {
+    AddIntent(p.blob_key);
+    ASSERT_OK(store().InsertPart(p, now)) << p.id;
+  }
+
+  // Claims every garbage key due by `now`, emptying the garbage table up to then.
+  std::set<std::string> ClaimAll(std::int64_t now = kFarFuture) {
+    std::set<std::string> keys;
+    while (true) {
+      auto got = store().ClaimGarbage(now, 1000);
+      if (!got.ok()) {
+        ADD_FAILURE() << got.status().ToString();
+        return keys;
+      }
+      if (got->empty()) return keys;
+      for (const std::string& k : *got) {
+        EXPECT_TRUE(keys.insert(k).second) << "claimed twice: " << k;
+      }
+    }
+  }
+
+  std::vector<std::string> ListIds(const FileQuery& q, bool* has_more = nullptr) {
+    auto page = store().ListFiles(q);
+    if (!page.ok()) {
+      ADD_FAILURE() << page.status().ToString();
+      return {};
+    }
+    if (has_more) *has_more = page->has_more;
+    return IdsOf(page->data);
+  }
+
+  // Every id of `q` walked page by page with the `after` cursor, as the SDK paginators do.
+  std::vector<std::string> Walk(FileQuery q, int* pages = nullptr) {
+    std::vector<std::string> all;
+    int n = 0;
+    while (true) {
+      bool more = false;
+      std::vector<std::string> ids = ListIds(q, &more);
+      ++n;
+      if (ids.size() > static_cast<std::size_t>(q.limit)) ADD_FAILURE() << "page over limit";
+      all.insert(all.end(), ids.begin(), ids.end());
+      if (!more) break;
+      if (ids.empty()) {
+        ADD_FAILURE() << "has_more on an empty page";
+        break;
+      }
+      q.after = ids.back();
+      if (n > 100000) break;
+    }
+    if (pages) *pages = n;
+    return all;
+  }
+
+  ScratchDir scratch_;
+  std::unique_ptr<MetadataStore> store_;
+};
+
+// --- Schema and liveness --------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, MigrateIsIdempotentAndPingAnswers) {
+  EXPECT_OK(store().Ping());
+  EXPECT_OK(store().Migrate());
+  EXPECT_OK(store().Migrate());
+  PutFile(MakeFile("p", FileId(1)));
+  EXPECT_OK(store().Migrate());
+  EXPECT_OK(store().GetFile("p", FileId(1)));
+}
+
+// --- Files ----------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, FileRoundTripsEveryField) {
+  File full = MakeFile("proj-a", FileId(1));
+  full.expires_at = kT0 + 3600;
+  full.status = "error";
+  full.status_details = "line 3: not JSON";
+  full.filename = "r\xC3\xA9sum\xC3\xA9 \"x\".jsonl";
+  full.purpose = "batch";
+  full.segments = {{"a", 1}, {"B/c-d_9", 0}, {"x/y/z", 5'000'000'000}};
+  full.bytes = 5'000'000'001;
+  PutFile(full);
+
+  File bare = MakeFile("proj-a", FileId(2));
+  bare.segments.clear();
+  bare.bytes = 0;
+  bare.mime_type.clear();
+  PutFile(bare);
+
+  File many = MakeFile("proj-a", FileId(3));
+  many.segments.clear();
+  many.bytes = 0;
+  for (int i = 0; i < 300; ++i) {
+    many.segments.push_back({"parts/upload_x/part_" + std::to_string(i), 64 << 20});
+    many.bytes += 64 << 20;
+  }
+  PutFile(many);
+
+  for (const File& want : {full, bare, many}) {
+    auto got = store().GetFile("proj-a", want.id);
+    ASSERT_TRUE(IsOk(got));
+    EXPECT_EQ(*got, want);
+  }
+}
+
+TEST_P(MetadataStoreConformance, GetFileUnknownIsNotFound) {
+  EXPECT_TRUE(IsError(store().GetFile("p", FileId(9)), StatusCode::kNotFound,
+                      "No such File object: " + FileId(9), "id"));
+}
+
+TEST_P(MetadataStoreConformance, GetFileOfAnotherProjectIsNotFound) {
+  PutFile(MakeFile("p", FileId(1)));
+  EXPECT_TRUE(IsError(store().GetFile("q", FileId(1)), StatusCode::kNotFound,
+                      "No such File object: " + FileId(1), "id"));
+  EXPECT_OK(store().GetFile("p", FileId(1)));
+}
+
+TEST_P(MetadataStoreConformance, GetFileReturnsExpiredFiles) {
+  File f = MakeFile("p", FileId(1));
+  f.expires_at = kT0 - 10;
+  PutFile(f);
+  auto got = store().GetFile("p", FileId(1));
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, f);
+}
+
+TEST_P(MetadataStoreConformance, InsertFileConsumesItsIntents) {
+  File f = MakeFile("p", FileId(1));
+  AddIntent("unrelated");
+  PutFile(f);
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{"unrelated"});
+}
+
+TEST_P(MetadataStoreConformance, InsertFileListingOneKeyTwiceConsumesItsOneIntent) {
+  File f = MakeFile("p", FileId(1));
+  f.segments = {{"same", 3}, {"same", 3}};
+  f.bytes = 6;
+  AddIntent("same");
+  ASSERT_OK(store().InsertFile(f));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+}
+
+TEST_P(MetadataStoreConformance, InsertFileWithoutSegmentsNeedsNoIntent) {
+  File f = MakeFile("p", FileId(1));
+  f.segments.clear();
+  f.bytes = 0;
+  ASSERT_OK(store().InsertFile(f));
+  EXPECT_OK(store().GetFile("p", FileId(1)));
+}
+
+TEST_P(MetadataStoreConformance, InsertFileWithClaimedIntentIsAbortedAndInsertsNothing) {
+  File f = MakeFile("p", FileId(1));
+  ASSERT_OK(
+      store().AddGarbage({{f.segments[0].blob_key, kIntentDue}, {f.segments[1].blob_key, kT0}}));
+  auto claimed = store().ClaimGarbage(kT0, 10);  // the sweeper takes the second intent
+  ASSERT_TRUE(IsOk(claimed));
+  EXPECT_EQ(*claimed, std::vector<std::string>{f.segments[1].blob_key});
+
+  EXPECT_CODE(store().InsertFile(f), StatusCode::kAborted);
+  EXPECT_CODE(store().GetFile("p", f.id), StatusCode::kNotFound);
+  EXPECT_EQ(ListIds(Query("p")), std::vector<std::string>{});
+  // The surviving intent was not consumed either: the transaction is all or nothing.
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{f.segments[0].blob_key});
+}
+
+TEST_P(MetadataStoreConformance, InsertFileDuplicateIdIsAlreadyExistsAndKeepsIntents) {
+  File first = MakeFile("p", FileId(1));
+  PutFile(first);
+  File again = MakeFile("q", FileId(1));  // same id, other project, other blobs
+  again.segments = {{"other-blob", 7}};
+  AddIntent("other-blob");
+  EXPECT_CODE(store().InsertFile(again), StatusCode::kAlreadyExists);
+  auto got = store().GetFile("p", FileId(1));
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, first);
+  EXPECT_CODE(store().GetFile("q", FileId(1)), StatusCode::kNotFound);
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{"other-blob"});
+}
+
+// --- Listing --------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, ListFilesIsNewestFirstByDefaultAndOldestFirstAscending) {
+  for (int n : {3, 1, 5, 2, 4}) PutFile(MakeFile("p", FileId(n)));
+  bool more = true;
+  EXPECT_EQ(ListIds(Query("p"), &more), FileIds({5, 4, 3, 2, 1}));
+  EXPECT_FALSE(more);
+  EXPECT_EQ(ListIds(Query("p", 10000, true), &more), FileIds({1, 2, 3, 4, 5}));
+  EXPECT_FALSE(more);
+
+  auto page = store().ListFiles(Query("p", 1));
+  ASSERT_TRUE(IsOk(page));
+  ASSERT_EQ(page->data.size(), 1u);
+  EXPECT_EQ(page->data[0], MakeFile("p", FileId(5)));  // full objects, not just ids
+}
+
+TEST_P(MetadataStoreConformance, ListFilesPagesWithLimitOne) {
+  for (int n = 1; n <= 4; ++n) PutFile(MakeFile("p", FileId(n)));
+  int pages = 0;
+  EXPECT_EQ(Walk(Query("p", 1), &pages), FileIds({4, 3, 2, 1}));
+  EXPECT_EQ(pages, 4);  // has_more was false on the 4th page, not true with an empty 5th
+  EXPECT_EQ(Walk(Query("p", 1, true), &pages), FileIds({1, 2, 3, 4}));
+  EXPECT_EQ(pages, 4);
+}
+
+TEST_P(MetadataStoreConformance, ListFilesHasMoreIsExact) {
+  for (int n = 1; n <= 3; ++n) PutFile(MakeFile("p", FileId(n)));
+  bool more = true;
+  EXPECT_EQ(ListIds(Query("p", 3), &more), FileIds({3, 2, 1}));
+  EXPECT_FALSE(more);
+  EXPECT_EQ(ListIds(Query("p", 2), &more), FileIds({3, 2}));
+  EXPECT_TRUE(more);
+
+  FileQuery q = Query("p", 1);
+  q.after = FileId(2);
+  EXPECT_EQ(ListIds(q, &more), FileIds({1}));
+  EXPECT_FALSE(more);
+  q.after = FileId(1);
+  EXPECT_EQ(ListIds(q, &more), FileIds({}));
+  EXPECT_FALSE(more);
+
+  FileQuery asc = Query("p", 2, true);
+  asc.after = FileId(1);
+  EXPECT_EQ(ListIds(asc, &more), FileIds({2, 3}));
+  EXPECT_FALSE(more);
+}
+
+TEST_P(MetadataStoreConformance, ListFilesAfterADeletedIdContinuesFromItsPlace) {
+  for (int n = 1; n <= 5; ++n) PutFile(MakeFile("p", FileId(n)));
+  ASSERT_OK(store().DeleteFile("p", FileId(3), kT0));
+  bool more = true;
+  FileQuery q = Query("p", 10);
+  q.after = FileId(3);
+  EXPECT_EQ(ListIds(q, &more), FileIds({2, 1}));
+  EXPECT_FALSE(more);
+  q.ascending = true;
+  EXPECT_EQ(ListIds(q, &more), FileIds({4, 5}));
+  EXPECT_FALSE(more);
+}
+
+TEST_P(MetadataStoreConformance, ListFilesAfterAnIdThatNeverExisted) {
+  for (int n : {10, 20, 30}) PutFile(MakeFile("p", FileId(n)));
+  FileQuery q = Query("p", 10);
+  q.after = FileId(25);
+  EXPECT_EQ(ListIds(q), FileIds({20, 10}));
+  q.ascending = true;
+  EXPECT_EQ(ListIds(q), FileIds({30}));
+  q.after = "file-zzzz";  // sorts after every id
+  EXPECT_EQ(ListIds(q), FileIds({}));
+  q.ascending = false;
+  EXPECT_EQ(ListIds(q), FileIds({30, 20, 10}));
+}
+
+TEST_P(MetadataStoreConformance, ListFilesFiltersByPurpose) {
+  for (int n = 1; n <= 9; ++n) {
+    File f = MakeFile("p", FileId(n));
+    f.purpose = n % 3 == 0 ? "batch" : "assistants";
+    PutFile(f);
+  }
+  FileQuery q = Query("p", 1);
+  q.purpose = "batch";
+  int pages = 0;
+  EXPECT_EQ(Walk(q, &pages), FileIds({9, 6, 3}));
+  EXPECT_EQ(pages, 3);
+  q.ascending = true;
+  EXPECT_EQ(Walk(q), FileIds({3, 6, 9}));
+
+  q = Query("p", 2);
+  q.purpose = "assistants";
+  q.after = FileId(6);
+  bool more = false;
+  EXPECT_EQ(ListIds(q, &more), FileIds({5, 4}));
+  EXPECT_TRUE(more);
+
+  q = Query("p");
+  q.purpose = "no-such-purpose";
+  EXPECT_EQ(ListIds(q, &more), FileIds({}));
+  EXPECT_FALSE(more);
+}
+
+TEST_P(MetadataStoreConformance, ListFilesExcludesExpiredFiles) {
+  const std::int64_t now = kT0 + 1000;
+  std::map<int, std::optional<std::int64_t>> expiry = {
+      {1, std::nullopt}, {2, now - 1}, {3, now}, {4, now + 1}, {5, std::nullopt}, {6, now}};
+  for (const auto& [n, at] : expiry) {
+    File f = MakeFile("p", FileId(n));
+    f.expires_at = at;
+    PutFile(f);
+  }
+  FileQuery q = Query("p");
+  q.now = now;
+  EXPECT_EQ(ListIds(q), FileIds({5, 4, 1}));
+
+  // has_more counts only listable rows: nothing but expired files follow file 4.
+  q.limit = 2;
+  bool more = false;
+  EXPECT_EQ(ListIds(q, &more), FileIds({5, 4}));
+  EXPECT_TRUE(more);
+  q.after = FileId(4);
+  EXPECT_EQ(ListIds(q, &more), FileIds({1}));
+  EXPECT_FALSE(more);
+  q = Query("p", 1, true);
+  q.now = now;
+  q.after = FileId(4);
+  EXPECT_EQ(ListIds(q, &more), FileIds({5}));
+  EXPECT_FALSE(more);
+}
+
+TEST_P(MetadataStoreConformance, ListFilesShowsOnlyTheProjectsFiles) {
+  for (int n = 1; n <= 6; ++n) PutFile(MakeFile(n % 2 ? "p" : "q", FileId(n)));
+  EXPECT_EQ(ListIds(Query("p")), FileIds({5, 3, 1}));
+  EXPECT_EQ(ListIds(Query("q")), FileIds({6, 4, 2}));
+  EXPECT_EQ(ListIds(Query("r")), FileIds({}));
+  FileQuery q = Query("p", 1);
+  q.after = FileId(4);  // a cursor from another project only positions the walk
+  bool more = false;
+  EXPECT_EQ(ListIds(q, &more), FileIds({3}));
+  EXPECT_TRUE(more);
+}
+
+TEST_P(MetadataStoreConformance, ListFilesRejectsLimitOutsideOneToTenThousand) {
+  PutFile(MakeFile("p", FileId(1)));
+  EXPECT_TRUE(IsError(store().ListFiles(Query("p", 0)), StatusCode::kInvalidArgument,
+                      "limit must be at least 1", "limit"));
+  EXPECT_TRUE(IsError(store().ListFiles(Query("p", -5)), StatusCode::kInvalidArgument,
+                      "limit must be at least 1", "limit"));
+  EXPECT_TRUE(IsError(store().ListFiles(Query("p", 10001)), StatusCode::kInvalidArgument,
+                      "limit must be at most 10000", "limit"));
+  EXPECT_EQ(ListIds(Query("p", 10000)), FileIds({1}));
+}
+
+TEST_P(MetadataStoreConformance, ListFilesWalksManyFilesCompletely) {
+  std::vector<std::string> all, batch;
+  for (int n = 1; n <= 250; ++n) {
+    File f = MakeFile("p", FileId(n));
+    f.segments.clear();
+    f.bytes = 0;
+    f.purpose = n % 7 == 0 ? "batch" : "vision";
+    ASSERT_OK(store().InsertFile(f));
+    all.push_back(f.id);
+    if (n % 7 == 0) batch.push_back(f.id);
+  }
+  FileQuery q = Query("p", 17, true);
+  EXPECT_EQ(Walk(q), all);
+  q.purpose = "batch";
+  q.limit = 5;
+  EXPECT_EQ(Walk(q), batch);
+  std::reverse(all.begin(), all.end());
+  std::reverse(batch.begin(), batch.end());
+  q = Query("p", 23);
+  EXPECT_EQ(Walk(q), all);
+  q.purpose = "batch";
+  q.limit = 1;
+  EXPECT_EQ(Walk(q), batch);
+}
+
+// --- Delete and expiry ----------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, DeleteFileMovesItsSegmentsToGarbageDueAtTheGivenTime) {
+  File f = MakeFile("p", FileId(1));
+  PutFile(f);
+  const std::int64_t due = kT0 + 500;
+  ASSERT_OK(store().DeleteFile("p", f.id, due));
+  EXPECT_TRUE(IsError(store().GetFile("p", f.id), StatusCode::kNotFound,
+                      "No such File object: " + f.id, "id"));
+  EXPECT_EQ(ListIds(Query("p")), FileIds({}));
+  EXPECT_EQ(ClaimAll(due - 1), std::set<std::string>{});
+  EXPECT_EQ(ClaimAll(due), (std::set<std::string>{f.segments[0].blob_key, f.segments[1].blob_key}));
+  EXPECT_TRUE(IsError(store().DeleteFile("p", f.id, due), StatusCode::kNotFound,
+                      "No such File object: " + f.id, "id"));
+}
+
+TEST_P(MetadataStoreConformance, DeleteFileOfAnotherProjectIsNotFoundAndChangesNothing) {
+  File f = MakeFile("p", FileId(1));
+  PutFile(f);
+  EXPECT_TRUE(IsError(store().DeleteFile("q", f.id, kT0), StatusCode::kNotFound,
+                      "No such File object: " + f.id, "id"));
+  EXPECT_OK(store().GetFile("p", f.id));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+}
+
+TEST_P(MetadataStoreConformance, ListExpiredFilesFindsDueFilesOfEveryProject) {
+  std::map<int, std::optional<std::int64_t>> expiry = {
+      {1, kT0 + 10}, {2, kT0 + 20}, {3, std::nullopt}, {4, kT0 + 30}, {5, kT0 + 20}};
+  for (const auto& [n, at] : expiry) {
+    File f = MakeFile(n % 2 ? "p" : "q", FileId(n));
+    f.expires_at = at;
+    PutFile(f);
+  }
+  auto due = [&](std::int64_t now, int limit) {
+    auto got = store().ListExpiredFiles(now, limit);
+    EXPECT_TRUE(IsOk(got));
+    std::vector<std::string> ids = got.ok() ? IdsOf(*got) : std::vector<std::string>{};
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_EQ(due(kT0 + 9, 100), FileIds({}));
+  EXPECT_EQ(due(kT0 + 20, 100), FileIds({1, 2, 5}));
+  EXPECT_EQ(due(kFarFuture, 100), FileIds({1, 2, 4, 5}));
+  EXPECT_EQ(due(kFarFuture, 2).size(), 2u);
+  auto got = store().ListExpiredFiles(kT0 + 10, 100);
+  ASSERT_TRUE(IsOk(got));
+  ASSERT_EQ(got->size(), 1u);
+  File want = MakeFile("p", FileId(1));
+  want.expires_at = kT0 + 10;
+  EXPECT_EQ((*got)[0], want);
+  EXPECT_TRUE(IsError(store().ListExpiredFiles(kT0, 0), StatusCode::kInvalidArgument,
+                      "limit must be at least 1", "limit"));
+}
+
+// --- Garbage --------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, AddGarbageKeepsTheEarlierDueAt) {
+  ASSERT_OK(store().AddGarbage({{"late-then-early", kT0 + 200}}));
+  ASSERT_OK(store().AddGarbage({{"late-then-early", kT0 + 100}}));
+  ASSERT_OK(store().AddGarbage({{"early-then-late", kT0 + 100}}));
+  ASSERT_OK(store().AddGarbage({{"early-then-late", kT0 + 200}}));
+  ASSERT_OK(
+      store().AddGarbage({{"twice-in-one-call", kT0 + 200}, {"twice-in-one-call", kT0 + 100}}));
+  ASSERT_OK(store().AddGarbage({}));
+  EXPECT_EQ(ClaimAll(kT0 + 99), std::set<std::string>{});
+  EXPECT_EQ(ClaimAll(kT0 + 100),
+            (std::set<std::string>{"late-then-early", "early-then-late", "twice-in-one-call"}));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+}
+
+TEST_P(MetadataStoreConformance, ClaimGarbageTakesOnlyDueKeysUpToTheLimit) {
+  std::vector<GarbageBlob> blobs;
+  for (int i = 0; i < 5; ++i) blobs.push_back({"g/" + std::to_string(i), kT0 + i});
+  ASSERT_OK(store().AddGarbage(blobs));
+
+  auto got = store().ClaimGarbage(kT0 + 2, 10);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(std::set<std::string>(got->begin(), got->end()),
+            (std::set<std::string>{"g/0", "g/1", "g/2"}));
+  got = store().ClaimGarbage(kT0 + 2, 10);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, std::vector<std::string>{});  // claimed means removed
+
+  got = store().ClaimGarbage(kFarFuture, 1);
+  ASSERT_TRUE(IsOk(got));
+  ASSERT_EQ(got->size(), 1u);
+  std::string first = (*got)[0];
+  got = store().ClaimGarbage(kFarFuture, 1);
+  ASSERT_TRUE(IsOk(got));
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_NE((*got)[0], first);
+  EXPECT_EQ((std::set<std::string>{first, (*got)[0]}), (std::set<std::string>{"g/3", "g/4"}));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+
+  EXPECT_TRUE(IsError(store().ClaimGarbage(kFarFuture, 0), StatusCode::kInvalidArgument,
+                      "limit must be at least 1", "limit"));
+}
+
+TEST_P(MetadataStoreConformance, ClaimGarbageFromManyThreadsReturnsEachKeyOnce) {
+  constexpr int kKeys = 600;
+  std::vector<GarbageBlob> blobs;
+  for (int i = 0; i < kKeys; ++i) blobs.push_back({"g/" + std::to_string(i), kT0});
+  ASSERT_OK(store().AddGarbage(blobs));
+
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      while (true) {
+        auto got = store().ClaimGarbage(kT0, 7);
+        if (!got.ok()) {
+          ++errors;
+          return;
+        }
+        if (got->empty()) return;
+        std::lock_guard lock(mu);
+        claimed.insert(claimed.end(), got->begin(), got->end());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kKeys));
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(unique.size(), static_cast<std::size_t>(kKeys));
+}
+
+// --- Uploads --------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, UploadRoundTripsEveryField) {
+  Upload full = MakeUpload("p", UploadId(1), 8LL << 30);
+  full.file_expires_after = 86'400;
+  full.filename = "d\xC3\xA9j\xC3\xA0 vu.pdf";
+  full.mime_type = "pdf";
+  PutUpload(full);
+  Upload bare = MakeUpload("p", UploadId(2), 0);
+  bare.mime_type.clear();
+  PutUpload(bare);
+  for (const Upload& want : {full, bare}) {
+    auto got = store().GetUpload("p", want.id);
+    ASSERT_TRUE(IsOk(got));
+    EXPECT_EQ(*got, want);
+  }
+}
+
+TEST_P(MetadataStoreConformance, GetUploadUnknownOrOfAnotherProjectIsNotFound) {
+  PutUpload(MakeUpload("p", UploadId(1), 10));
+  EXPECT_TRUE(IsError(store().GetUpload("p", UploadId(2)), StatusCode::kNotFound,
+                      "No such Upload object: " + UploadId(2), "upload_id"));
+  EXPECT_TRUE(IsError(store().GetUpload("q", UploadId(1)), StatusCode::kNotFound,
+                      "No such Upload object: " + UploadId(1), "upload_id"));
+}
+
+TEST_P(MetadataStoreConformance, InsertUploadDuplicateIdIsAlreadyExists) {
+  PutUpload(MakeUpload("p", UploadId(1), 10));
+  EXPECT_CODE(store().InsertUpload(MakeUpload("p", UploadId(1), 20)), StatusCode::kAlreadyExists);
+  EXPECT_CODE(store().InsertUpload(MakeUpload("q", UploadId(1), 20)), StatusCode::kAlreadyExists);
+  auto got = store().GetUpload("p", UploadId(1));
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->bytes, 10);
+}
+
+TEST_P(MetadataStoreConformance, GetUploadPastExpiryStillReportsPending) {
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  u.expires_at = kT0 - 1;
+  PutUpload(u);
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->status, UploadStatus::kPending);
+}
+
+// --- Parts ----------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, InsertPartConsumesItsIntentAndListsInArrivalOrder) {
+  Upload u = MakeUpload("p", UploadId(1), 100);
+  PutUpload(u);
+  AddIntent("unrelated");
+  // Arrival order is created_at, then insertion: c arrives in the same second as b, later.
+  UploadPart a = MakePart("p", u.id, PartId(4), 10, kT0 + 5);
+  UploadPart b = MakePart("p", u.id, PartId(3), 20, kT0 + 3);
+  UploadPart c = MakePart("p", u.id, PartId(1), 30, kT0 + 3);
+  UploadPart d = MakePart("p", u.id, PartId(2), 40, kT0 + 7);
+  for (const UploadPart& p : {a, b, c, d}) PutPart(p);
+
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, (std::vector<UploadPart>{b, c, a, d}));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{"unrelated"});
+
+  PutUpload(MakeUpload("p", UploadId(2), 1));
+  parts = store().ListParts("p", UploadId(2));
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, std::vector<UploadPart>{});
+}
+
+TEST_P(MetadataStoreConformance, InsertPartAcceptsExactlyTheDeclaredBytes) {
+  PutUpload(MakeUpload("p", UploadId(1), 10));
+  PutPart(MakePart("p", UploadId(1), PartId(1), 4));
+  PutPart(MakePart("p", UploadId(1), PartId(2), 6));  // sum == bytes: accepted
+  UploadPart extra = MakePart("p", UploadId(1), PartId(3), 1);
+  AddIntent(extra.blob_key);
+  auto s = store().InsertPart(extra, kT0);
+  EXPECT_CODE(s, StatusCode::kOutOfRange);
+  EXPECT_EQ(s.param(), "data");
+  auto parts = store().ListParts("p", UploadId(1));
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(PartIdsOf(*parts), (std::vector<std::string>{PartId(1), PartId(2)}));
+  // The refused part's blob is still covered by its intent, for the sweeper.
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{extra.blob_key});
+
+  PutUpload(MakeUpload("p", UploadId(2), 10));
+  UploadPart big = MakePart("p", UploadId(2), PartId(4), 11);
+  AddIntent(big.blob_key);
+  EXPECT_CODE(store().InsertPart(big, kT0), StatusCode::kOutOfRange);
+  PutPart(MakePart("p", UploadId(2), PartId(5), 10));
+
+  PutUpload(MakeUpload("p", UploadId(3), 0));
+  UploadPart one = MakePart("p", UploadId(3), PartId(6), 1);
+  AddIntent(one.blob_key);
+  EXPECT_CODE(store().InsertPart(one, kT0), StatusCode::kOutOfRange);
+}
+
+TEST_P(MetadataStoreConformance, InsertPartRejectsANegativeSize) {
+  PutUpload(MakeUpload("p", UploadId(1), 10));
+  UploadPart p = MakePart("p", UploadId(1), PartId(1), -1);
+  AddIntent(p.blob_key);
+  EXPECT_TRUE(IsError(store().InsertPart(p, kT0), StatusCode::kInvalidArgument,
+                      "A part cannot have a negative size", "data"));
+}
+
+TEST_P(MetadataStoreConformance, InsertPartIntoUnknownOrForeignUploadIsNotFound) {
+  PutUpload(MakeUpload("p", UploadId(1), 10));
+  UploadPart unknown = MakePart("p", UploadId(2), PartId(1), 1);
+  UploadPart foreign = MakePart("q", UploadId(1), PartId(2), 1);
+  for (const UploadPart& part : {unknown, foreign}) {
+    AddIntent(part.blob_key);
+    EXPECT_TRUE(IsError(store().InsertPart(part, kT0), StatusCode::kNotFound,
+                        "No such Upload object: " + part.upload_id, "upload_id"));
+  }
+  auto parts = store().ListParts("p", UploadId(1));
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_TRUE(parts->empty());
+  EXPECT_EQ(ClaimAll(), (std::set<std::string>{unknown.blob_key, foreign.blob_key}));
+}
+
+TEST_P(MetadataStoreConformance, InsertPartAtOrAfterExpiryIsFailedPrecondition) {
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  PutPart(MakePart("p", u.id, PartId(1), 1), u.expires_at - 1);
+  for (std::int64_t now : {u.expires_at, u.expires_at + 1}) {
+    UploadPart late = MakePart("p", u.id, PartId(2), 1);
+    AddIntent(late.blob_key);
+    EXPECT_TRUE(IsError(store().InsertPart(late, now), StatusCode::kFailedPrecondition,
+                        "Upload " + u.id + " has expired", ""));
+  }
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(parts->size(), 1u);
+}
+
+TEST_P(MetadataStoreConformance, InsertPartAfterCancelOrCompleteIsFailedPrecondition) {
+  PutUpload(MakeUpload("p", UploadId(1), 1));
+  ASSERT_OK(store().TransitionUpload("p", UploadId(1), UploadStatus::kPending,
+                                     UploadStatus::kCancelled, kT0));
+  Upload done = MakeUpload("p", UploadId(2), 1);
+  PutUpload(done);
+  UploadPart only = MakePart("p", done.id, PartId(1), 1);
+  PutPart(only);
+  ASSERT_OK(store().CompleteUpload("p", done.id, {only.id}, std::nullopt,
+                                   FileOfParts(done, FileId(1), {only}), kT0, kT0));
+  Upload expired = MakeUpload("p", UploadId(3), 1);
+  PutUpload(expired);
+  ASSERT_OK(store().TransitionUpload("p", expired.id, UploadStatus::kPending,
+                                     UploadStatus::kExpired, kT0));
+
+  struct Case {
+    std::string upload_id;
+    std::string message;
+  };
+  for (const Case& c : {Case{UploadId(1), "Upload " + UploadId(1) + " has already been cancelled"},
+                        Case{UploadId(2), "Upload " + UploadId(2) + " has already been completed"},
+                        Case{UploadId(3), "Upload " + UploadId(3) + " has expired"}}) {
+    UploadPart late = MakePart("p", c.upload_id, PartId(9), 0);
+    late.blob_key += "/late";
+    AddIntent(late.blob_key);
+    EXPECT_TRUE(
+        IsError(store().InsertPart(late, kT0), StatusCode::kFailedPrecondition, c.message, ""));
+  }
+}
+
+TEST_P(MetadataStoreConformance, InsertPartWithClaimedIntentIsAbortedAndCountsNoBytes) {
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  UploadPart lost = MakePart("p", u.id, PartId(1), 10);
+  ASSERT_OK(store().AddGarbage({{lost.blob_key, kT0}}));
+  EXPECT_EQ(ClaimAll(kT0), std::set<std::string>{lost.blob_key});  // the sweeper won
+  EXPECT_CODE(store().InsertPart(lost, kT0), StatusCode::kAborted);
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_TRUE(parts->empty());
+  // The aborted part took none of the byte budget and its id stays free.
+  UploadPart retry = MakePart("p", u.id, PartId(1), 10);
+  retry.blob_key += "/retry";
+  PutPart(retry);
+  parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, std::vector<UploadPart>{retry});
+}
+
+TEST_P(MetadataStoreConformance, InsertPartDuplicateIdIsAlreadyExistsAndCountsNoBytes) {
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  PutPart(MakePart("p", u.id, PartId(1), 5));
+  UploadPart dup = MakePart("p", u.id, PartId(1), 5);
+  dup.blob_key += "/dup";
+  AddIntent(dup.blob_key);
+  EXPECT_CODE(store().InsertPart(dup, kT0), StatusCode::kAlreadyExists);
+  PutPart(MakePart("p", u.id, PartId(2), 5));
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(PartIdsOf(*parts), (std::vector<std::string>{PartId(1), PartId(2)}));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{dup.blob_key});
+}
+
+TEST_P(MetadataStoreConformance, ConcurrentInsertPartRespectsTheByteLimitExactly) {
+  constexpr int kThreads = 8;
+  constexpr int kTriesPerThread = 15;
+  constexpr std::int64_t kPartBytes = 3;
+  constexpr std::int64_t kBytes = 99;  // room for exactly 33 of the 120 parts tried
+  Upload u = MakeUpload("p", UploadId(1), kBytes);
+  PutUpload(u);
+  std::vector<GarbageBlob> intents;
+  for (int i = 0; i < kThreads * kTriesPerThread; ++i) {
+    intents.push_back({MakePart("p", u.id, PartId(i), kPartBytes).blob_key, kIntentDue});
+  }
+  ASSERT_OK(store().AddGarbage(intents));
+
+  std::atomic<int> accepted{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kTriesPerThread; ++i) {
+        Status s = store().InsertPart(
+            MakePart("p", u.id, PartId(t * kTriesPerThread + i), kPartBytes), kT0);
+        if (s.ok()) {
+          ++accepted;
+        } else if (s.code() == StatusCode::kOutOfRange) {
+          ++refused;
+        } else {
+          ADD_FAILURE() << s.ToString();
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), kBytes / kPartBytes);
+  EXPECT_EQ(refused.load(), kThreads * kTriesPerThread - kBytes / kPartBytes);
+  EXPECT_EQ(other.load(), 0);
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  std::int64_t sum = 0;
+  for (const UploadPart& p : *parts) sum += p.bytes;
+  EXPECT_EQ(sum, kBytes);
+  EXPECT_EQ(parts->size(), static_cast<std::size_t>(kBytes / kPartBytes));
+  // Exactly the refused parts' intents remain.
+  EXPECT_EQ(ClaimAll().size(), static_cast<std::size_t>(refused.load()));
+}
+
+TEST_P(MetadataStoreConformance, ListPartsOfUnknownOrForeignUploadIsNotFound) {
+  PutUpload(MakeUpload("p", UploadId(1), 10));
+  PutPart(MakePart("p", UploadId(1), PartId(1), 1));
+  EXPECT_TRUE(IsError(store().ListParts("q", UploadId(1)), StatusCode::kNotFound,
+                      "No such Upload object: " + UploadId(1), "upload_id"));
+  EXPECT_TRUE(IsError(store().ListParts("p", UploadId(2)), StatusCode::kNotFound,
+                      "No such Upload object: " + UploadId(2), "upload_id"));
+}
+
+TEST_P(MetadataStoreConformance, ReadersSeeConsistentPagesWhileWritersInsert) {
+  constexpr int kWriters = 3;
+  constexpr int kFilesPerWriter = 40;
+  std::atomic<int> writers_left{kWriters};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kFilesPerWriter; ++i) {
+        File f = MakeFile("p", FileId(w * kFilesPerWriter + i));
+        f.segments.clear();
+        f.bytes = 0;
+        EXPECT_OK(store().InsertFile(f));
+      }
+      --writers_left;
+    });
+  }
+  for (int r = 0; r < 4; ++r) {
+    threads.emplace_back([&] {
+      std::size_t seen = 0;
+      do {
+        auto page = store().ListFiles(Query("p"));
+        if (!page.ok()) {
+          ADD_FAILURE() << page.status().ToString();
+          return;
+        }
+        // Rows only ever appear, and every page is sorted newest first.
+        EXPECT_GE(page->data.size(), seen);
+        seen = page->data.size();
+        for (std::size_t i = 1; i < page->data.size(); ++i) {
+          EXPECT_GT(page->data[i - 1].id, page->data[i].id);
+        }
+      } while (writers_left.load() > 0);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ListIds(Query("p")).size(), static_cast<std::size_t>(kWriters * kFilesPerWriter));
+}
+
+// --- Completion -----------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, CompleteUploadCreatesTheFileAndDiscardsUnlistedParts) {
+  Upload u = MakeUpload("p", UploadId(1), 30);
+  u.file_expires_after = 7200;
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 10, kT0 + 1);
+  UploadPart b = MakePart("p", u.id, PartId(2), 20, kT0 + 2);
+  // Listed parts must sum to `bytes` and no part may overshoot it, so only an empty part can
+  // be left out of a successful completion.
+  UploadPart stray = MakePart("p", u.id, PartId(3), 0, kT0 + 3);
+  for (const UploadPart& p : {a, b, stray}) PutPart(p);
+
+  File f = FileOfParts(u, FileId(1), {b, a});  // part_ids set the byte order
+  f.expires_at = f.created_at + 7200;
+  const std::int64_t due = kT0 + 900;
+  ASSERT_OK(store().CompleteUpload("p", u.id, {b.id, a.id}, std::string(32, 'a'), f, kT0, due));
+
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  Upload want = u;
+  want.status = UploadStatus::kCompleted;
+  want.file_id = f.id;
+  want.part_ids = {b.id, a.id};
+  want.md5 = std::string(32, 'a');
+  EXPECT_EQ(*got, want);
+
+  auto file = store().GetFile("p", f.id);
+  ASSERT_TRUE(IsOk(file));
+  EXPECT_EQ(*file, f);
+  EXPECT_EQ(ListIds(Query("p")), FileIds({1}));
+
+  // Listed parts stay (in arrival order); the stray one is gone and its blob is garbage.
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, (std::vector<UploadPart>{a, b}));
+  EXPECT_EQ(ClaimAll(due - 1), std::set<std::string>{});
+  EXPECT_EQ(ClaimAll(due), std::set<std::string>{stray.blob_key});
+}
+
+TEST_P(MetadataStoreConformance, CompleteUploadWithoutMd5StoresNone) {
+  Upload u = MakeUpload("p", UploadId(1), 4);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 4);
+  PutPart(a);
+  ASSERT_OK(store().CompleteUpload("p", u.id, {a.id}, std::nullopt, FileOfParts(u, FileId(1), {a}),
+                                   kT0, kT0));
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->md5, std::nullopt);
+  EXPECT_EQ(got->part_ids, std::vector<std::string>{a.id});
+}
+
+TEST_P(MetadataStoreConformance, CompleteUploadOfZeroBytesWithNoParts) {
+  Upload u = MakeUpload("p", UploadId(1), 0);
+  PutUpload(u);
+  File f = FileOfParts(u, FileId(1), {});
+  ASSERT_OK(store().CompleteUpload("p", u.id, {}, std::nullopt, f, kT0, kT0));
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->status, UploadStatus::kCompleted);
+  EXPECT_EQ(got->part_ids, std::vector<std::string>{});
+  auto file = store().GetFile("p", f.id);
+  ASSERT_TRUE(IsOk(file));
+  EXPECT_EQ(*file, f);
+}
+
+TEST_P(MetadataStoreConformance, CompleteUploadUnknownOrForeignIsNotFound) {
+  Upload u = MakeUpload("p", UploadId(1), 1);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 1);
+  PutPart(a);
+  File theirs = FileOfParts(u, FileId(1), {a});
+  theirs.project = "q";
+  EXPECT_TRUE(IsError(store().CompleteUpload("q", u.id, {a.id}, std::nullopt, theirs, kT0, kT0),
+                      StatusCode::kNotFound, "No such Upload object: " + u.id, "upload_id"));
+  EXPECT_TRUE(IsError(store().CompleteUpload("p", UploadId(2), {a.id}, std::nullopt,
+                                             FileOfParts(u, FileId(1), {a}), kT0, kT0),
+                      StatusCode::kNotFound, "No such Upload object: " + UploadId(2), "upload_id"));
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->status, UploadStatus::kPending);
+  EXPECT_CODE(store().GetFile("q", FileId(1)), StatusCode::kNotFound);
+  EXPECT_CODE(store().GetFile("p", FileId(1)), StatusCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, CompleteUploadThatIsNotPendingOrExpiredIsAborted) {
+  // Expired by time but not yet swept: Aborted, and it stays pending with its parts.
+  Upload late = MakeUpload("p", UploadId(1), 1);
+  PutUpload(late);
+  UploadPart a = MakePart("p", late.id, PartId(1), 1);
+  PutPart(a);
+  for (std::int64_t now : {late.expires_at, late.expires_at + 60}) {
+    EXPECT_CODE(store().CompleteUpload("p", late.id, {a.id}, std::nullopt,
+                                       FileOfParts(late, FileId(1), {a}), now, now),
+                StatusCode::kAborted);
+  }
+  auto got = store().GetUpload("p", late.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->status, UploadStatus::kPending);
+  EXPECT_EQ(got->file_id, std::nullopt);
+  EXPECT_CODE(store().GetFile("p", FileId(1)), StatusCode::kNotFound);
+  auto parts = store().ListParts("p", late.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, std::vector<UploadPart>{a});
+
+  // Cancelled.
+  Upload cancelled = MakeUpload("p", UploadId(2), 0);
+  PutUpload(cancelled);
+  ASSERT_OK(store().TransitionUpload("p", cancelled.id, UploadStatus::kPending,
+                                     UploadStatus::kCancelled, kT0));
+  EXPECT_CODE(store().CompleteUpload("p", cancelled.id, {}, std::nullopt,
+                                     FileOfParts(cancelled, FileId(2), {}), kT0, kT0),
+              StatusCode::kAborted);
+
+  // Already completed: a second completion (even identical) is Aborted and changes nothing.
+  Upload done = MakeUpload("p", UploadId(3), 0);
+  PutUpload(done);
+  ASSERT_OK(store().CompleteUpload("p", done.id, {}, std::nullopt, FileOfParts(done, FileId(3), {}),
+                                   kT0, kT0));
+  EXPECT_CODE(store().CompleteUpload("p", done.id, {}, std::nullopt,
+                                     FileOfParts(done, FileId(4), {}), kT0, kT0),
+              StatusCode::kAborted);
+  got = store().GetUpload("p", done.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->file_id, FileId(3));
+  EXPECT_EQ(ListIds(Query("p")), FileIds({3}));
+}
+
+// The store re-checks the listed parts: a file pointing at a blob that the same call hands to
+// the sweeper would lose data. Every refusal leaves the upload pending and untouched.
+TEST_P(MetadataStoreConformance, CompleteUploadRefusesPartsThatDoNotMakeTheFile) {
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 4);
+  UploadPart b = MakePart("p", u.id, PartId(2), 6);
+  PutPart(a);
+  PutPart(b);
+  Upload other = MakeUpload("p", UploadId(2), 10);
+  PutUpload(other);
+  UploadPart foreign = MakePart("p", other.id, PartId(3), 6);
+  PutPart(foreign);
+
+  auto complete = [&](const std::vector<std::string>& ids, const File& f) {
+    return store().CompleteUpload("p", u.id, ids, std::nullopt, f, kT0, kT0);
+  };
+  EXPECT_TRUE(IsError(complete({a.id, foreign.id}, FileOfParts(u, FileId(1), {a, foreign})),
+                      StatusCode::kInvalidArgument,
+                      "Part " + foreign.id + " does not belong to upload " + u.id, "part_ids"));
+  EXPECT_TRUE(IsError(complete({a.id, "part_nope"}, FileOfParts(u, FileId(1), {a})),
+                      StatusCode::kInvalidArgument,
+                      "Part part_nope does not belong to upload " + u.id, "part_ids"));
+  EXPECT_TRUE(IsError(complete({a.id, b.id, a.id}, FileOfParts(u, FileId(1), {a, b, a})),
+                      StatusCode::kInvalidArgument, "Part " + a.id + " is listed more than once",
+                      "part_ids"));
+  EXPECT_TRUE(IsError(complete({b.id}, FileOfParts(u, FileId(1), {b})),
+                      StatusCode::kInvalidArgument,
+                      "The number of bytes uploaded (6) does not match the expected number of "
+                      "bytes (10)",
+                      "part_ids"));
+  File wrong_order = FileOfParts(u, FileId(1), {b, a});
+  EXPECT_CODE(complete({a.id, b.id}, wrong_order), StatusCode::kInvalidArgument);
+  File wrong_project = FileOfParts(u, FileId(1), {a, b});
+  wrong_project.project = "q";
+  EXPECT_CODE(complete({a.id, b.id}, wrong_project), StatusCode::kInvalidArgument);
+  File wrong_bytes = FileOfParts(u, FileId(1), {a, b});
+  wrong_bytes.bytes = 11;
+  EXPECT_CODE(complete({a.id, b.id}, wrong_bytes), StatusCode::kInvalidArgument);
+
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, u);
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, (std::vector<UploadPart>{a, b}));
+  EXPECT_EQ(ListIds(Query("p")), FileIds({}));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+
+  // After all that, the right call still succeeds.
+  EXPECT_OK(complete({a.id, b.id}, FileOfParts(u, FileId(1), {a, b})));
+}
+
+TEST_P(MetadataStoreConformance, CompleteUploadWithATakenFileIdIsAlreadyExistsAndStaysPending) {
+  PutFile(MakeFile("p", FileId(1)));
+  Upload u = MakeUpload("p", UploadId(1), 3);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 3);
+  UploadPart stray = MakePart("p", u.id, PartId(2), 0);
+  PutPart(a);
+  PutPart(stray);
+  EXPECT_CODE(store().CompleteUpload("p", u.id, {a.id}, std::nullopt,
+                                     FileOfParts(u, FileId(1), {a}), kT0, kT0),
+              StatusCode::kAlreadyExists);
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, u);
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, (std::vector<UploadPart>{a, stray}));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+}
+
+TEST_P(MetadataStoreConformance, RacingCompletesCreateExactlyOneFile) {
+  for (int round = 0; round < 12; ++round) {
+    const std::string project = "p" + std::to_string(round);
+    Upload u = MakeUpload(project, UploadId(round), 8);
+    PutUpload(u);
+    UploadPart a = MakePart(project, u.id, PartId(2 * round), 3);
+    UploadPart b = MakePart(project, u.id, PartId(2 * round + 1), 5);
+    PutPart(a);
+    PutPart(b);
+
+    Status results[2];
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        while (!go.load()) std::this_thread::yield();
+        results[t] =
+            store().CompleteUpload(project, u.id, {a.id, b.id}, std::nullopt,
+                                   FileOfParts(u, FileId(100 * round + t), {a, b}), kT0, kT0);
+      });
+    }
+    go = true;
+    for (auto& t : threads) t.join();
+
+    int ok = 0, aborted = 0, winner = -1;
+    for (int t = 0; t < 2; ++t) {
+      if (results[t].ok()) {
+        ++ok;
+        winner = t;
+      } else if (results[t].code() == StatusCode::kAborted) {
+        ++aborted;
+      } else {
+        ADD_FAILURE() << results[t].ToString();
+      }
+    }
+    ASSERT_EQ(ok, 1) << "round " << round;
+    ASSERT_EQ(aborted, 1) << "round " << round;
+    EXPECT_EQ(ListIds(Query(project)), FileIds({100 * round + winner}));
+    auto got = store().GetUpload(project, u.id);
+    ASSERT_TRUE(IsOk(got));
+    EXPECT_EQ(got->file_id, FileId(100 * round + winner));
+  }
+}
+
+// --- Transitions ----------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, TransitionUploadCancelsAndMovesEveryPartToGarbage) {
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 4);
+  UploadPart b = MakePart("p", u.id, PartId(2), 6);
+  PutPart(a);
+  PutPart(b);
+  const std::int64_t due = kT0 + 300;
+  auto r =
+      store().TransitionUpload("p", u.id, UploadStatus::kPending, UploadStatus::kCancelled, due);
+  ASSERT_TRUE(IsOk(r));
+  Upload want = u;
+  want.status = UploadStatus::kCancelled;
+  EXPECT_EQ(*r, want);
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, want);
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_TRUE(parts->empty());
+  EXPECT_EQ(ClaimAll(due - 1), std::set<std::string>{});
+  EXPECT_EQ(ClaimAll(due), (std::set<std::string>{a.blob_key, b.blob_key}));
+
+  // The compare-and-set fails once the status is no longer `from`.
+  EXPECT_CODE(
+      store().TransitionUpload("p", u.id, UploadStatus::kPending, UploadStatus::kCancelled, due),
+      StatusCode::kAborted);
+  EXPECT_CODE(
+      store().TransitionUpload("p", u.id, UploadStatus::kPending, UploadStatus::kExpired, due),
+      StatusCode::kAborted);
+  got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->status, UploadStatus::kCancelled);
+}
+
+TEST_P(MetadataStoreConformance, TransitionUploadExpires) {
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 4);
+  PutPart(a);
+  auto r = store().TransitionUpload("p", u.id, UploadStatus::kPending, UploadStatus::kExpired, kT0);
+  ASSERT_TRUE(IsOk(r));
+  EXPECT_EQ(r->status, UploadStatus::kExpired);
+  EXPECT_EQ(ClaimAll(kT0), std::set<std::string>{a.blob_key});
+  EXPECT_CODE(
+      store().TransitionUpload("p", u.id, UploadStatus::kPending, UploadStatus::kCancelled, kT0),
+      StatusCode::kAborted);
+}
+
+TEST_P(MetadataStoreConformance, TransitionUploadOfACompletedUploadIsAbortedAndKeepsItsBlobs) {
+  Upload u = MakeUpload("p", UploadId(1), 3);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 3);
+  PutPart(a);
+  ASSERT_OK(store().CompleteUpload("p", u.id, {a.id}, std::nullopt, FileOfParts(u, FileId(1), {a}),
+                                   kT0, kT0));
+  EXPECT_CODE(
+      store().TransitionUpload("p", u.id, UploadStatus::kPending, UploadStatus::kCancelled, kT0),
+      StatusCode::kAborted);
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+  EXPECT_OK(store().GetFile("p", FileId(1)));
+}
+
+TEST_P(MetadataStoreConformance, TransitionUploadUnknownOrForeignIsNotFound) {
+  Upload u = MakeUpload("p", UploadId(1), 3);
+  PutUpload(u);
+  PutPart(MakePart("p", u.id, PartId(1), 3));
+  EXPECT_TRUE(IsError(
+      store().TransitionUpload("q", u.id, UploadStatus::kPending, UploadStatus::kCancelled, kT0),
+      StatusCode::kNotFound, "No such Upload object: " + u.id, "upload_id"));
+  EXPECT_TRUE(IsError(store().TransitionUpload("p", UploadId(2), UploadStatus::kPending,
+                                               UploadStatus::kExpired, kT0),
+                      StatusCode::kNotFound, "No such Upload object: " + UploadId(2), "upload_id"));
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(got->status, UploadStatus::kPending);
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{});
+}
+
+TEST_P(MetadataStoreConformance, TransitionUploadOutsideTheStateMachineIsInvalidArgument) {
+  Upload u = MakeUpload("p", UploadId(1), 3);
+  PutUpload(u);
+  const std::pair<UploadStatus, UploadStatus> moves[] = {
+      {UploadStatus::kPending, UploadStatus::kPending},
+      {UploadStatus::kPending, UploadStatus::kCompleted},
+      {UploadStatus::kCompleted, UploadStatus::kExpired},
+      {UploadStatus::kCancelled, UploadStatus::kExpired},
+      {UploadStatus::kExpired, UploadStatus::kCancelled},
+  };
+  for (const auto& [from, to] : moves) {
+    EXPECT_CODE(store().TransitionUpload("p", u.id, from, to, kT0), StatusCode::kInvalidArgument)
+        << UploadStatusName(from) << " -> " << UploadStatusName(to);
+  }
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, u);
+}
+
+TEST_P(MetadataStoreConformance, ListExpiredUploadsFindsPendingUploadsPastExpiry) {
+  std::map<int, std::int64_t> expiry = {
+      {1, kT0 + 10}, {2, kT0 + 20}, {3, kT0 + 30}, {4, kT0 + 10}, {5, kT0 + 10}};
+  for (const auto& [n, at] : expiry) {
+    Upload u = MakeUpload(n % 2 ? "p" : "q", UploadId(n), 0);
+    u.expires_at = at;
+    PutUpload(u);
+  }
+  ASSERT_OK(store().TransitionUpload("p", UploadId(5), UploadStatus::kPending,
+                                     UploadStatus::kCancelled, kT0));
+  auto due = [&](std::int64_t now, int limit) {
+    auto got = store().ListExpiredUploads(now, limit);
+    EXPECT_TRUE(IsOk(got));
+    std::vector<std::string> ids;
+    if (got.ok()) {
+      for (const Upload& u : *got) ids.push_back(u.id);
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_EQ(due(kT0 + 9, 100), std::vector<std::string>{});
+  EXPECT_EQ(due(kT0 + 10, 100), (std::vector<std::string>{UploadId(1), UploadId(4)}));
+  EXPECT_EQ(due(kT0 + 20, 100), (std::vector<std::string>{UploadId(1), UploadId(2), UploadId(4)}));
+  EXPECT_EQ(due(kFarFuture, 2).size(), 2u);
+
+  auto got = store().ListExpiredUploads(kT0 + 10, 1);
+  ASSERT_TRUE(IsOk(got));
+  ASSERT_EQ(got->size(), 1u);
+  Upload want = MakeUpload((*got)[0].id == UploadId(1) ? "p" : "q", (*got)[0].id, 0);
+  want.expires_at = kT0 + 10;
+  EXPECT_EQ((*got)[0], want);
+  EXPECT_TRUE(IsError(store().ListExpiredUploads(kT0, 0), StatusCode::kInvalidArgument,
+                      "limit must be at least 1", "limit"));
+}
+
+// --- Tenancy --------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, AnotherProjectsObjectsAreNotFoundEverywhere) {
+  File f = MakeFile("p", FileId(1));
+  PutFile(f);
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 4);
+  PutPart(a);
+
+  const Status file_nf = NotFound("No such File object: " + f.id, "id");
+  const Status upload_nf = NotFound("No such Upload object: " + u.id, "upload_id");
+  auto same = [](const Status& want) {
+    return [want](const Status& got) {
+      return IsError(got, want.code(), want.message(), want.param());
+    };
+  };
+  EXPECT_TRUE(same(file_nf)(StatusOf(store().GetFile("q", f.id))));
+  EXPECT_TRUE(same(file_nf)(store().DeleteFile("q", f.id, kT0)));
+  EXPECT_EQ(ListIds(Query("q")), FileIds({}));
+  EXPECT_TRUE(same(upload_nf)(StatusOf(store().GetUpload("q", u.id))));
+  EXPECT_TRUE(same(upload_nf)(StatusOf(store().ListParts("q", u.id))));
+  UploadPart theirs = MakePart("q", u.id, PartId(2), 1);
+  AddIntent(theirs.blob_key);
+  EXPECT_TRUE(same(upload_nf)(store().InsertPart(theirs, kT0)));
+  File their_file = FileOfParts(u, FileId(2), {a});
+  their_file.project = "q";
+  EXPECT_TRUE(same(upload_nf)(
+      store().CompleteUpload("q", u.id, {a.id}, std::nullopt, their_file, kT0, kT0)));
+  EXPECT_TRUE(same(upload_nf)(StatusOf(
+      store().TransitionUpload("q", u.id, UploadStatus::kPending, UploadStatus::kCancelled, kT0))));
+
+  // p's objects are untouched.
+  auto file = store().GetFile("p", f.id);
+  ASSERT_TRUE(IsOk(file));
+  EXPECT_EQ(*file, f);
+  auto got = store().GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, u);
+  auto parts = store().ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, std::vector<UploadPart>{a});
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{theirs.blob_key});
+}
+
+// --- API keys -------------------------------------------------------------------------------
+
+ApiKey MakeKey(int n, const std::string& project, std::int64_t created_at) {
+  ApiKey k;
+  k.id = KeyId(n);
+  k.project = project;
+  k.secret_sha256_hex = std::string(63, 'a') + static_cast<char>('0' + n % 10);
+  k.hint = "sk-fp***" + std::to_string(n);
+  k.created_at = created_at;
+  return k;
+}
+
+TEST_P(MetadataStoreConformance, ApiKeysAreFoundByHashAndListedOldestFirst) {
+  auto active = store().HasActiveApiKeys();
+  ASSERT_TRUE(IsOk(active));
+  EXPECT_FALSE(*active);
+  auto list = store().ListApiKeys();
+  ASSERT_TRUE(IsOk(list));
+  EXPECT_TRUE(list->empty());
+
+  ApiKey k1 = MakeKey(1, "p", kT0 + 20);
+  ApiKey k2 = MakeKey(2, "q", kT0 + 10);
+  ApiKey k3 = MakeKey(3, "p", kT0 + 20);
+  ApiKey revoked = MakeKey(4, "p", kT0 + 30);
+  revoked.revoked_at = kT0 + 31;
+  for (const ApiKey& k : {k1, k2, k3, revoked}) ASSERT_OK(store().InsertApiKey(k));
+
+  list = store().ListApiKeys();
+  ASSERT_TRUE(IsOk(list));
+  EXPECT_EQ(*list, (std::vector<ApiKey>{k2, k1, k3, revoked}));
+  for (const ApiKey& k : {k1, k2, k3, revoked}) {
+    auto found = store().FindApiKey(k.secret_sha256_hex);
+    ASSERT_TRUE(IsOk(found));
+    EXPECT_EQ(*found, k);
+  }
+  EXPECT_CODE(store().FindApiKey(std::string(64, 'f')), StatusCode::kNotFound);
+}
+
+TEST_P(MetadataStoreConformance, InsertApiKeyWithATakenIdOrSecretIsAlreadyExists) {
+  ApiKey k = MakeKey(1, "p", kT0);
+  ASSERT_OK(store().InsertApiKey(k));
+  ApiKey same_id = MakeKey(1, "q", kT0);
+  same_id.secret_sha256_hex = std::string(64, 'b');
+  EXPECT_CODE(store().InsertApiKey(same_id), StatusCode::kAlreadyExists);
+  ApiKey same_secret = MakeKey(2, "q", kT0);
+  same_secret.secret_sha256_hex = k.secret_sha256_hex;
+  EXPECT_CODE(store().InsertApiKey(same_secret), StatusCode::kAlreadyExists);
+  auto list = store().ListApiKeys();
+  ASSERT_TRUE(IsOk(list));
+  EXPECT_EQ(*list, std::vector<ApiKey>{k});
+}
+
+TEST_P(MetadataStoreConformance, RevokeApiKeyIsIdempotentAndKeepsTheFirstTime) {
+  ApiKey k1 = MakeKey(1, "p", kT0);
+  ApiKey k2 = MakeKey(2, "p", kT0 + 1);
+  ASSERT_OK(store().InsertApiKey(k1));
+  ASSERT_OK(store().InsertApiKey(k2));
+  auto active = store().HasActiveApiKeys();
+  ASSERT_TRUE(IsOk(active));
+  EXPECT_TRUE(*active);
+
+  ASSERT_OK(store().RevokeApiKey(k1.id, kT0 + 100));
+  ASSERT_OK(store().RevokeApiKey(k1.id, kT0 + 200));
+  auto found = store().FindApiKey(k1.secret_sha256_hex);  // revoked keys are still found
+  ASSERT_TRUE(IsOk(found));
+  EXPECT_EQ(found->revoked_at, kT0 + 100);
+  active = store().HasActiveApiKeys();
+  ASSERT_TRUE(IsOk(active));
+  EXPECT_TRUE(*active);  // k2 still active
+
+  ASSERT_OK(store().RevokeApiKey(k2.id, kT0 + 300));
+  active = store().HasActiveApiKeys();
+  ASSERT_TRUE(IsOk(active));
+  EXPECT_FALSE(*active);
+
+  EXPECT_TRUE(IsError(store().RevokeApiKey(KeyId(9), kT0), StatusCode::kNotFound,
+                      "No such API key: " + KeyId(9), "id"));
+}
+
+// --- Persistence ----------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, ReopenedStoreKeepsEverythingAcknowledged) {
+  if (!GetParam().persistent) GTEST_SKIP() << GetParam().name << " keeps nothing across opens";
+
+  File kept = MakeFile("p", FileId(1));
+  kept.expires_at = kT0 + 99;
+  PutFile(kept);
+  File gone = MakeFile("p", FileId(2));
+  PutFile(gone);
+  ASSERT_OK(store().DeleteFile("p", gone.id, kT0 + 5));
+
+  Upload open = MakeUpload("p", UploadId(1), 10);
+  PutUpload(open);
+  UploadPart o1 = MakePart("p", open.id, PartId(1), 4);
+  PutPart(o1);
+  Upload done = MakeUpload("q", UploadId(2), 6);
+  PutUpload(done);
+  UploadPart d1 = MakePart("q", done.id, PartId(2), 6);
+  UploadPart d2 = MakePart("q", done.id, PartId(3), 0);
+  PutPart(d1);
+  PutPart(d2);
+  File made = FileOfParts(done, FileId(3), {d1});
+  ASSERT_OK(store().CompleteUpload("q", done.id, {d1.id}, "0123456789abcdef0123456789abcdef", made,
+                                   kT0, kT0 + 6));
+  Upload cancelled = MakeUpload("p", UploadId(3), 1);
+  PutUpload(cancelled);
+  UploadPart c1 = MakePart("p", cancelled.id, PartId(4), 1);
+  PutPart(c1);
+  ASSERT_OK(store().TransitionUpload("p", cancelled.id, UploadStatus::kPending,
+                                     UploadStatus::kCancelled, kT0 + 7));
+  AddIntent("in-flight");
+  ApiKey key = MakeKey(1, "p", kT0);
+  ApiKey old = MakeKey(2, "q", kT0);
+  ASSERT_OK(store().InsertApiKey(key));
+  ASSERT_OK(store().InsertApiKey(old));
+  ASSERT_OK(store().RevokeApiKey(old.id, kT0 + 8));
+
+  // Everything readable through the interface, before and after reopening.
+  struct Snapshot {
+    std::vector<File> files;
+    std::vector<Upload> uploads;
+    std::vector<UploadPart> parts;
+    std::vector<ApiKey> keys;
+  };
+  auto snapshot = [&] {
+    Snapshot out;
+    for (const char* project : {"p", "q"}) {
+      auto files = store().ListFiles(Query(project));
+      EXPECT_TRUE(IsOk(files));
+      if (files.ok()) out.files.insert(out.files.end(), files->data.begin(), files->data.end());
+    }
+    for (const auto& [project, id] :
+         {std::pair{"p", UploadId(1)}, std::pair{"q", UploadId(2)}, std::pair{"p", UploadId(3)}}) {
+      auto u = store().GetUpload(project, id);
+      EXPECT_TRUE(IsOk(u));
+      if (u.ok()) out.uploads.push_back(*u);
+      auto parts = store().ListParts(project, id);
+      EXPECT_TRUE(IsOk(parts));
+      if (parts.ok()) out.parts.insert(out.parts.end(), parts->begin(), parts->end());
+    }
+    auto keys = store().ListApiKeys();
+    EXPECT_TRUE(IsOk(keys));
+    if (keys.ok()) out.keys = *keys;
+    return out;
+  };
+  Snapshot before = snapshot();
+  EXPECT_EQ(before.files.size(), 2u);  // kept, made
+  EXPECT_EQ(before.uploads.size(), 3u);
+  EXPECT_EQ(before.parts.size(), 2u);  // o1, d1
+  EXPECT_EQ(before.keys.size(), 2u);
+  Reopen();
+  ASSERT_NE(store_, nullptr);
+  Snapshot after = snapshot();
+  EXPECT_EQ(after.files, before.files);
+  EXPECT_EQ(after.uploads, before.uploads);
+  EXPECT_EQ(after.parts, before.parts);
+  EXPECT_EQ(after.keys, before.keys);
+
+  auto file = store().GetFile("q", made.id);
+  ASSERT_TRUE(IsOk(file));
+  EXPECT_EQ(*file, made);
+  auto u = store().GetUpload("q", done.id);
+  ASSERT_TRUE(IsOk(u));
+  EXPECT_EQ(u->md5, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(u->part_ids, std::vector<std::string>{d1.id});
+  auto active = store().HasActiveApiKeys();
+  ASSERT_TRUE(IsOk(active));
+  EXPECT_TRUE(*active);
+  auto found = store().FindApiKey(old.secret_sha256_hex);
+  ASSERT_TRUE(IsOk(found));
+  EXPECT_EQ(found->revoked_at, kT0 + 8);
+
+  // The byte budget survived too: 6 of the open upload's 10 bytes are left.
+  UploadPart o2 = MakePart("p", open.id, PartId(5), 7);
+  AddIntent(o2.blob_key);
+  EXPECT_CODE(store().InsertPart(o2, kT0), StatusCode::kOutOfRange);
+  PutPart(MakePart("p", open.id, PartId(6), 6));
+
+  // Garbage with its due times: the deleted file's blobs, the stray and cancelled parts, the
+  // intents.
+  EXPECT_EQ(ClaimAll(kT0 + 4), std::set<std::string>{});
+  EXPECT_EQ(ClaimAll(kT0 + 5),
+            (std::set<std::string>{gone.segments[0].blob_key, gone.segments[1].blob_key}));
+  EXPECT_EQ(ClaimAll(kT0 + 6), std::set<std::string>{d2.blob_key});
+  EXPECT_EQ(ClaimAll(kT0 + 7), std::set<std::string>{c1.blob_key});
+  EXPECT_EQ(ClaimAll(), (std::set<std::string>{"in-flight", o2.blob_key}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::ValuesIn(Factories()),
+                         [](const ::testing::TestParamInfo<MetadataStoreFactory>& info) {
+                           return info.param.name;
+                         });
+
+// ---------------------------------------------------------------------------------------------
+// What only the SQLite backend promises.
+
+struct SqliteCloser {
+  void operator()(sqlite3* db) const { sqlite3_close(db); }
+};
+using RawDb = std::unique_ptr<sqlite3, SqliteCloser>;
+
+// A connection of our own to the store's file, as another process would have.
+RawDb OpenRaw(const std::string& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  return RawDb(db);
+}
+
+std::string QueryText(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  std::string out;
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(s, 0);
+    out = t ? reinterpret_cast<const char*>(t) : "";
+  }
+  sqlite3_finalize(s);
+  return out;
+}
+
+class SqliteMetadataStoreTest : public ::testing::Test {
+ protected:
+  std::string DbPath() const { return scratch_.path() + "/meta.db"; }
+  ScratchDir scratch_;
+};
+
+TEST_F(SqliteMetadataStoreTest, OpenInAMissingDirectoryFails) {
+  auto store = SqliteMetadataStore::Open(scratch_.path() + "/missing/meta.db");
+  EXPECT_CODE(store, StatusCode::kInternal);
+}
+
+TEST_F(SqliteMetadataStoreTest, OpenRejectsAnEmptyPool) {
+  EXPECT_CODE(SqliteMetadataStore::Open(DbPath(), {.pool_size = 0}), StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteMetadataStoreTest, UsesWalAndRecordsTheSchemaVersion) {
+  {
+    auto store = SqliteMetadataStore::Open(DbPath());
+    ASSERT_TRUE(IsOk(store));
+  }
+  RawDb db = OpenRaw(DbPath());
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "1");
+  db.reset();
+  auto again = SqliteMetadataStore::Open(DbPath());  // migrating an up-to-date file: no-op
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_OK((*again)->Migrate());
+}
+
+TEST_F(SqliteMetadataStoreTest, NewerSchemaIsFailedPrecondition) {
+  {
+    auto store = SqliteMetadataStore::Open(DbPath());
+    ASSERT_TRUE(IsOk(store));
+  }
+  RawDb db = OpenRaw(DbPath());
+  ASSERT_EQ(sqlite3_exec(db.get(), "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+  db.reset();
+  EXPECT_CODE(SqliteMetadataStore::Open(DbPath()), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SqliteMetadataStoreTest, WriteLockHeldElsewhereIsUnavailableWhileReadsGoOn) {
+  auto opened = SqliteMetadataStore::Open(DbPath(), {.busy_timeout_ms = 50});
+  ASSERT_TRUE(IsOk(opened));
+  MetadataStore& store = **opened;
+  File f = MakeFile("p", FileId(1));
+  f.segments.clear();
+  f.bytes = 0;
+  ASSERT_OK(store.InsertFile(f));
+
+  RawDb other = OpenRaw(DbPath());
+  ASSERT_EQ(sqlite3_exec(other.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_CODE(store.AddGarbage({{"k", kT0}}), StatusCode::kUnavailable);
+  EXPECT_CODE(store.InsertApiKey(MakeKey(1, "p", kT0)), StatusCode::kUnavailable);
+  EXPECT_OK(store.GetFile("p", f.id));  // WAL: readers are not blocked by the writer
+  EXPECT_OK(store.Ping());
+  ASSERT_EQ(sqlite3_exec(other.get(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  EXPECT_OK(store.AddGarbage({{"k", kT0}}));
+  auto keys = store.ClaimGarbage(kT0, 10);
+  ASSERT_TRUE(IsOk(keys));
+  EXPECT_EQ(*keys, std::vector<std::string>{"k"});
+}
+
+// The text encoding of segments and part_ids must round-trip keys with its own separators.
+TEST_F(SqliteMetadataStoreTest, SegmentsAndPartIdsWithSeparatorCharactersRoundTrip) {
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  MetadataStore& store = **opened;
+  File f = MakeFile("p", FileId(1));
+  f.segments = {{"a:b", 1}, {"100%", 2}, {"line\nbreak", 3}, {"", 4}, {"%3A", -5}, {":", 0}};
+  f.bytes = 5;
+  for (const Segment& seg : f.segments) ASSERT_OK(store.AddGarbage({{seg.blob_key, kT0}}));
+  ASSERT_OK(store.InsertFile(f));
+  auto got = store.GetFile("p", f.id);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, f);
+
+  Upload u = MakeUpload("p", UploadId(1), 0);
+  u.part_ids = {"x:y", "", "50%\n"};
+  ASSERT_OK(store.InsertUpload(u));
+  auto up = store.GetUpload("p", u.id);
+  ASSERT_TRUE(IsOk(up));
+  EXPECT_EQ(*up, u);
+}
+
+// A second store on the same file is what a `fileport keys` command next to a running server
+// is: writes from both are serialized by SQLite's lock, and compare-and-set still holds.
+TEST_F(SqliteMetadataStoreTest, TwoStoresOnOneFileKeepTheByteLimitAndOneCompletion) {
+  auto a = SqliteMetadataStore::Open(DbPath());
+  auto b = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(a));
+  ASSERT_TRUE(IsOk(b));
+  MetadataStore* stores[] = {a->get(), b->get()};
+  Upload u = MakeUpload("p", UploadId(1), 30);
+  ASSERT_OK(stores[0]->InsertUpload(u));
+  std::vector<GarbageBlob> intents;
+  for (int i = 0; i < 40; ++i) {
+    intents.push_back({MakePart("p", u.id, PartId(i), 2).blob_key, kIntentDue});
+  }
+  ASSERT_OK(stores[1]->AddGarbage(intents));
+
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 40; i += 4) {
+        Status s = stores[t % 2]->InsertPart(MakePart("p", u.id, PartId(i), 2), kT0);
+        if (s.ok()) {
+          ++accepted;
+        } else {
+          EXPECT_CODE(s, StatusCode::kOutOfRange);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 15);
+
+  auto parts = stores[1]->ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  ASSERT_EQ(parts->size(), 15u);
+  Status results[2];
+  threads.clear();
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      results[t] = stores[t]->CompleteUpload("p", u.id, PartIdsOf(*parts), std::nullopt,
+                                             FileOfParts(u, FileId(t), *parts), kT0, kT0);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_NE(results[0].ok(), results[1].ok())
+      << results[0].ToString() << " / " << results[1].ToString();
+  EXPECT_EQ(results[0].ok() ? results[1].code() : results[0].code(), StatusCode::kAborted);
+  auto page = stores[0]->ListFiles(Query("p"));
+  ASSERT_TRUE(IsOk(page));
+  EXPECT_EQ(page->data.size(), 1u);
+}
+
+TEST_F(SqliteMetadataStoreTest, FullDatabaseIsResourceExhaustedAndKeepsWhatWasAcknowledged) {
+  auto opened = SqliteMetadataStore::Open(DbPath(), {.max_db_bytes = 256 * 1024});
+  ASSERT_TRUE(IsOk(opened));
+  MetadataStore& store = **opened;
+  Status last;
+  int stored = 0;
+  for (int n = 0; n < 10000 && last.ok(); ++n) {
+    File f = MakeFile("p", FileId(n));
+    f.segments.clear();
+    f.bytes = 0;
+    f.filename = std::string(2000, 'x');
+    last = store.InsertFile(f);
+    if (last.ok()) ++stored;
+  }
+  ASSERT_EQ(last.code(), StatusCode::kResourceExhausted) << last.ToString();
+  EXPECT_EQ(last.message().rfind("Storage is full", 0), 0u) << last.message();
+  EXPECT_GT(stored, 10);
+  EXPECT_CODE(store.GetFile("p", FileId(stored)), StatusCode::kNotFound);  // the refused one
+  auto page = store.ListFiles(Query("p", 10000, true));
+  ASSERT_TRUE(IsOk(page));
+  EXPECT_EQ(page->data.size(), static_cast<std::size_t>(stored));
+  // Freeing space makes writes possible again.
+  ASSERT_OK(store.DeleteFile("p", FileId(0), kT0));
+  ASSERT_OK(store.DeleteFile("p", FileId(1), kT0));
+  EXPECT_OK(store.AddGarbage({{"after-full", kT0}}));
+}
+
+}  // namespace
+}  // namespace fileport

@@ -1,0 +1,281 @@
+// End-to-end: the streaming transport (API.md §3): chunked bodies, Expect: 100-continue (and
+// an early 413 before the body is sent), keep-alive, and the operational routes.
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "e2e/test_server.h"
+
+namespace fileport::testing {
+namespace {
+namespace json = boost::json;
+
+using TransportTest = E2eTest;
+
+const std::string kBoundary = "----fileport-e2e-boundary";
+
+std::string FileForm(const std::string& data, const std::string& filename,
+                     const std::string& purpose) {
+  return BuildMultipart(
+      {{"file", data, filename, "text/plain"}, {"purpose", purpose, std::nullopt, ""}}, kBoundary);
+}
+
+// `body` in chunks of `chunk` bytes, as Transfer-Encoding: chunked.
+std::string Chunked(const std::string& body, std::size_t chunk) {
+  std::string out;
+  char size[32];
+  for (std::size_t i = 0; i < body.size(); i += chunk) {
+    const std::size_t n = std::min(chunk, body.size() - i);
+    std::snprintf(size, sizeof size, "%zx\r\n", n);
+    out += size;
+    out.append(body, i, n);
+    out += "\r\n";
+  }
+  out += "0\r\n\r\n";
+  return out;
+}
+
+TEST_F(TransportTest, ChunkedFileUploadWithoutContentLength) {
+  const std::string data = RandomBytes(2 * 1024 * 1024 + 5, 21);
+  const std::string body = FileForm(data, "chunked.bin", "assistants");
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(
+      conn.Send("POST /v1/files HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                "Content-Type: multipart/form-data; boundary=" +
+                kBoundary + "\r\n\r\n"));
+  ASSERT_TRUE(conn.Send(Chunked(body, 65536 + 3)));
+  auto r = conn.ReadResponse();
+  ASSERT_EQ(r.status, 200) << Describe(r);
+  json::object f = JsonObject(r);
+  ExpectFileShape(f);
+  EXPECT_EQ(Int(f, "bytes"), static_cast<std::int64_t>(data.size()));
+  EXPECT_EQ(Str(f, "filename"), "chunked.bin");
+  auto c = client().Get("/v1/files/" + Str(f, "id") + "/content");
+  EXPECT_TRUE(c.body == data) << c.body.size();
+}
+
+TEST_F(TransportTest, ChunkedFileOverTheLimitIs413AndLeavesNothing) {
+  TestServerOptions o;
+  o.service.max_file_bytes = 1000;
+  Restart(o);
+  const std::string body = FileForm(std::string(5000, 'c'), "big.txt", "assistants");
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(
+      conn.Send("POST /v1/files HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                "Content-Type: multipart/form-data; boundary=" +
+                kBoundary + "\r\n\r\n" + Chunked(body, 512)));
+  auto r = conn.ReadResponse();
+  ExpectErrorWhere(
+      r, 413, [](const std::string& m) { return !m.empty(); }, "file");
+  server().sweeper().RunOnce();
+  EXPECT_TRUE(server().BlobFiles().empty());
+  EXPECT_TRUE(ExpectListShape(JsonObject(client().Get("/v1/files"))).empty());
+}
+
+TEST_F(TransportTest, ChunkedPartAndChunkedJson) {
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  const std::string json_body =
+      R"({"bytes":5,"filename":"a.txt","mime_type":"text/plain","purpose":"assistants"})";
+  ASSERT_TRUE(
+      conn.Send("POST /v1/uploads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                "Content-Type: application/json\r\n\r\n" +
+                Chunked(json_body, 7)));
+  auto u = conn.ReadResponse();
+  ASSERT_EQ(u.status, 200) << Describe(u);
+  const std::string up = u.Field("id");
+  const std::string form = BuildMultipart(
+      {{"data", "hello", std::string("blob"), "application/octet-stream"}}, kBoundary);
+  ASSERT_TRUE(conn.Send("POST /v1/uploads/" + up +
+                        "/parts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                        "Content-Type: multipart/form-data; boundary=" +
+                        kBoundary + "\r\n\r\n" + Chunked(form, 10)));
+  auto p = conn.ReadResponse();
+  ASSERT_EQ(p.status, 200) << Describe(p);
+  auto c = client().Complete(up, {p.Field("id")});
+  ASSERT_EQ(c.status, 200) << Describe(c);
+}
+
+TEST_F(TransportTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  const std::string body = FileForm("continued", "c.txt", "assistants");
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(
+      conn.Send("POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                "Content-Type: multipart/form-data; boundary=" +
+                kBoundary + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  auto cont = conn.ReadResponse();
+  ASSERT_EQ(cont.status, 100) << Describe(cont);
+  ASSERT_TRUE(conn.Send(body));
+  auto r = conn.ReadResponse();
+  ASSERT_EQ(r.status, 200) << Describe(r);
+  EXPECT_EQ(Int(JsonObject(r), "bytes"), 9);
+
+  // The same for a part and for a JSON body.
+  const std::string json_body =
+      R"({"bytes":3,"filename":"a.txt","mime_type":"text/plain","purpose":"vision"})";
+  ASSERT_TRUE(
+      conn.Send("POST /v1/uploads HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: "
+                "application/json\r\nContent-Length: " +
+                std::to_string(json_body.size()) + "\r\n\r\n"));
+  ASSERT_EQ(conn.ReadResponse().status, 100);
+  ASSERT_TRUE(conn.Send(json_body));
+  auto u = conn.ReadResponse();
+  ASSERT_EQ(u.status, 200) << Describe(u);
+  const std::string form =
+      BuildMultipart({{"data", "abc", std::string("blob"), "application/octet-stream"}}, kBoundary);
+  ASSERT_TRUE(conn.Send("POST /v1/uploads/" + u.Field("id") +
+                        "/parts HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                        "Content-Type: multipart/form-data; boundary=" +
+                        kBoundary + "\r\nContent-Length: " + std::to_string(form.size()) +
+                        "\r\n\r\n"));
+  ASSERT_EQ(conn.ReadResponse().status, 100);
+  ASSERT_TRUE(conn.Send(form));
+  EXPECT_EQ(conn.ReadResponse().status, 200);
+}
+
+TEST_F(TransportTest, ExpectContinueThroughCurl) {
+  const std::string data = RandomBytes(200000, 5);
+  auto r = client().PostForm("/v1/files",
+                             {{"purpose", "assistants", std::nullopt, ""},
+                              {"file", data, std::string("e.bin"), "application/octet-stream"}},
+                             {"Expect: 100-continue"});
+  ASSERT_EQ(r.status, 200) << Describe(r);
+  EXPECT_TRUE(client().Get("/v1/files/" + r.Field("id") + "/content").body == data);
+}
+
+TEST_F(TransportTest, ExpectContinueOverTheLimitIs413BeforeTheBodyIsSent) {
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  // 10 GiB announced; not one body byte is sent.
+  ASSERT_TRUE(
+      conn.Send("POST /v1/files HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                "Content-Type: multipart/form-data; boundary=" +
+                kBoundary + "\r\nContent-Length: 10737418240\r\n\r\n"));
+  auto r = conn.ReadResponse();
+  ExpectErrorWhere(
+      r, 413, [](const std::string& m) { return m.find("512") != std::string::npos; }, "file");
+  EXPECT_TRUE(conn.WaitForClose()) << "the unread body cannot be followed by another request";
+
+  // A part over 64 MiB is refused the same way.
+  const std::string up = MustCreateUpload(client(), 8LL << 30);
+  RawConnection conn2(server().port());
+  ASSERT_TRUE(conn2.connected());
+  ASSERT_TRUE(conn2.Send("POST /v1/uploads/" + up +
+                         "/parts HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                         "Content-Type: multipart/form-data; boundary=" +
+                         kBoundary + "\r\nContent-Length: 1073741824\r\n\r\n"));
+  auto p = conn2.ReadResponse();
+  ExpectErrorWhere(
+      p, 413, [](const std::string& m) { return !m.empty(); }, "data");
+
+  // A part to an unknown upload is refused before the body too.
+  RawConnection conn3(server().port());
+  ASSERT_TRUE(
+      conn3.Send("POST /v1/uploads/upload_nope/parts HTTP/1.1\r\nHost: x\r\n"
+                 "Expect: 100-continue\r\nContent-Type: multipart/form-data; boundary=" +
+                 kBoundary + "\r\nContent-Length: 1000000\r\n\r\n"));
+  ExpectError(conn3.ReadResponse(), 404, "No such Upload object: upload_nope", "upload_id");
+
+  server().sweeper().RunOnce();
+  EXPECT_TRUE(server().BlobFiles().empty());
+}
+
+TEST_F(TransportTest, KeepAliveCarriesManyRequestsOnOneConnection) {
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  auto send = [&](const std::string& request) {
+    EXPECT_TRUE(conn.Send(request));
+    return conn.ReadResponse();
+  };
+  EXPECT_EQ(send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+  const std::string body = FileForm("kept alive", "k.txt", "assistants");
+  auto created = send(
+      "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+      "boundary=" +
+      kBoundary + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  ASSERT_EQ(created.status, 200) << Describe(created);
+  const std::string id = created.Field("id");
+  auto content = send("GET /v1/files/" + id + "/content HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(content.status, 200);
+  EXPECT_EQ(content.body, "kept alive");
+  auto ranged =
+      send("GET /v1/files/" + id + "/content HTTP/1.1\r\nHost: x\r\nRange: bytes=5-\r\n\r\n");
+  EXPECT_EQ(ranged.status, 206);
+  EXPECT_EQ(ranged.body, "alive");
+  // An error with a small body does not cost the connection.
+  auto missing = send(
+      "POST /v1/nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+      "2\r\n\r\n{}");
+  ExpectError(missing, 404, "Invalid URL (POST /v1/nope)");
+  auto notfound = send("GET /v1/files/file-nope HTTP/1.1\r\nHost: x\r\n\r\n");
+  ExpectError(notfound, 404, "No such File object: file-nope", "id");
+  auto list = send("GET /v1/files HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(ExpectListShape(JsonObject(list)), std::vector<std::string>{id});
+  auto del = send("DELETE /v1/files/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(del.status, 200) << Describe(del);
+  auto last = send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(last.status, 200);
+  EXPECT_TRUE(conn.WaitForClose());
+}
+
+TEST_F(TransportTest, MalformedRequestIs400) {
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send("THIS IS NOT HTTP\r\n\r\n"));
+  auto r = conn.ReadResponse();
+  EXPECT_EQ(r.status, 400) << Describe(r);
+  EXPECT_FALSE(r.Header("x-request-id").empty());
+  // The server is still fine.
+  EXPECT_EQ(client().Get("/healthz").status, 200);
+}
+
+TEST_F(TransportTest, HealthReadinessAndMetrics) {
+  auto h = client().Get("/healthz");
+  EXPECT_EQ(h.status, 200) << Describe(h);
+  ParseJson(h);
+  auto r = client().Get("/readyz");
+  EXPECT_EQ(r.status, 200) << Describe(r);
+  ParseJson(r);
+  MustCreateFile(client(), "m");
+  auto m = client().Get("/metrics");
+  EXPECT_EQ(m.status, 200) << Describe(m);
+  EXPECT_EQ(m.Header("content-type").rfind("text/plain", 0), 0u) << m.Header("content-type");
+  EXPECT_FALSE(m.Header("x-request-id").empty());
+  EXPECT_NE(m.body.find("fileport_requests_total"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("# TYPE fileport_requests_total counter"), std::string::npos);
+  EXPECT_NE(m.body.find("fileport_files_created_total 1"), std::string::npos) << m.body;
+  // Health routes need no key even when keys exist.
+  server().CreateKey("a");
+  EXPECT_EQ(client().Get("/healthz").status, 200);
+  EXPECT_EQ(client().Get("/readyz").status, 200);
+}
+
+TEST_F(TransportTest, ReadinessFailsWhenTheBlobStoreIsUnusable) {
+  // The blob store's working directory disappears: the store is unreachable.
+  std::filesystem::remove_all(server().blob_dir() / "tmp");
+  auto r = client().Get("/readyz");
+  EXPECT_EQ(r.status, 503) << Describe(r);
+  ExpectErrorWhere(
+      r, 503, [](const std::string& m) { return !m.empty(); }, std::nullopt, std::nullopt,
+      "server_error");
+  // 503s tell the SDKs when to retry, within their 60 s bound.
+  const std::string ms = r.Header("retry-after-ms");
+  const std::string s = r.Header("retry-after");
+  ASSERT_FALSE(ms.empty());
+  ASSERT_FALSE(s.empty());
+  EXPECT_LE(std::stol(ms), 60000);
+  EXPECT_LE(std::stol(s), 60);
+  // Storage paths stay in the server's log.
+  EXPECT_EQ(r.body.find(server().dir().string()), std::string::npos) << r.body;
+  // The process itself is up.
+  EXPECT_EQ(client().Get("/healthz").status, 200);
+}
+
+}  // namespace
+}  // namespace fileport::testing
