@@ -51,12 +51,13 @@ void FileWrite::SetPurposeHint(std::string_view purpose) {
 }
 
 Result<std::unique_ptr<FileWrite>> FileService::StartWrite(const std::string& project) {
+  const std::int64_t started_at = ctx_.clock.NowSeconds();
   std::string id = ctx_.ids.NewId(kFilePrefix);
   std::string key = FileBlobKey(id);
   RETURN_IF_ERROR(ctx_.meta.AddGarbage(
       {{key, ctx_.clock.NowSeconds() + ctx_.options.orphan_grace_seconds}}));
   ASSIGN_OR_RETURN(auto writer, ctx_.blobs.NewWriter(key));
-  return std::unique_ptr<FileWrite>(new FileWrite(std::move(id), std::move(key),
+  return std::unique_ptr<FileWrite>(new FileWrite(std::move(id), started_at, std::move(key),
                                                   std::move(writer), ctx_.options.max_file_bytes,
                                                   ctx_.options.max_batch_file_bytes));
 }
@@ -86,7 +87,7 @@ Result<File> FileService::FinishCreate(const std::string& project,
   f.id = write->file_id_;
   f.project = project;
   f.bytes = write->bytes();
-  f.created_at = ctx_.clock.NowSeconds();
+  f.created_at = write->started_at_;
   f.expires_at = FileExpiry(*params.purpose, params.expires_after, f.created_at);
   f.filename = params.filename;
   f.purpose = *params.purpose;

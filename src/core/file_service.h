@@ -34,14 +34,18 @@ class FileWrite {
 
  private:
   friend class FileService;
-  FileWrite(std::string file_id, std::string blob_key, std::unique_ptr<BlobWriter> writer,
-            std::int64_t limit, std::int64_t batch_limit)
+  FileWrite(std::string file_id, std::int64_t started_at, std::string blob_key,
+            std::unique_ptr<BlobWriter> writer, std::int64_t limit, std::int64_t batch_limit)
       : file_id_(std::move(file_id)),
+        started_at_(started_at),
         blob_key_(std::move(blob_key)),
         writer_(std::move(writer)),
         limit_(limit),
         batch_limit_(batch_limit) {}
   std::string file_id_;
+  // The file's created_at: when its id was minted, so that listing by id (creation order)
+  // agrees with created_at even when a slow upload finishes after a fast later one.
+  std::int64_t started_at_;
   std::string blob_key_;
   std::unique_ptr<BlobWriter> writer_;
   std::int64_t limit_;
