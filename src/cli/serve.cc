@@ -24,6 +24,7 @@ struct ServeFlags {
   int workers = 16;
   int io_threads = 1;
   int sweep_interval = 60;
+  int garbage_lease = 300;
   int header_timeout = 30;
   int idle_timeout = 60;
   int max_connections = 4096;
@@ -87,6 +88,7 @@ int Serve(const ServeFlags& f) {
   IdGenerator ids(clock);
   ServiceOptions opts;
   opts.restrict_downloads = f.restrict_downloads;
+  opts.garbage_lease_seconds = f.garbage_lease;
   ServiceContext ctx{**meta, **blobs, clock, ids, opts};
   FileService files(ctx);
   UploadService uploads(ctx, files);
@@ -168,6 +170,11 @@ void AddServeCommand(CLI::App& app) {
   cmd->add_option("--sweep-interval", flags->sweep_interval,
                   "Seconds between sweeps (expiry, garbage collection)")
       ->envname("FILEPORT_SWEEP_INTERVAL")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  cmd->add_option("--garbage-lease", flags->garbage_lease,
+                  "Seconds a sweeper holds a claimed blob before another may retry its deletion")
+      ->envname("FILEPORT_GARBAGE_LEASE")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
   cmd->add_option("--header-timeout", flags->header_timeout,

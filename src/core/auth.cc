@@ -26,7 +26,7 @@ std::string Authenticator::Mask(std::string_view secret) {
 }
 
 Result<bool> Authenticator::IsOpen() {
-  ASSIGN_OR_RETURN(bool any, meta_.HasActiveApiKeys());
+  ASSIGN_OR_RETURN(bool any, meta_.HasApiKeys());
   return !any;
 }
 

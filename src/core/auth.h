@@ -1,10 +1,13 @@
 // API keys and projects: who is calling, and what they may see (API.md §6).
 //
-// With no active key the service runs open: every request belongs to the project
-// "default". Once any key exists every request must carry a valid, unrevoked one, and its
-// project scopes every lookup. Secrets are shown once at creation and stored only as SHA-256
-// (they are 240-bit random tokens, so a fast hash is enough); lookups go by hash and the
-// final comparison is constant-time.
+// Until the first key is created the service runs open: every request belongs to the project
+// "default". Once any key has been created every request must carry a valid, unrevoked one,
+// and its project scopes every lookup — for good: revoked keys still count, so revoking every
+// key locks everyone out instead of silently opening the service to anyone.
+//
+// Secrets are shown once at creation and stored only as SHA-256 (they are 240-bit random
+// tokens, so a fast hash is enough); lookups go by hash and the final comparison is
+// constant-time.
 #pragma once
 
 #include <optional>
@@ -38,6 +41,8 @@ class Authenticator {
   Result<NewApiKey> CreateKey(const std::string& project);
   Result<std::vector<ApiKey>> ListKeys() { return meta_.ListApiKeys(); }
   Status RevokeKey(const std::string& id) { return meta_.RevokeApiKey(id, clock_.NowSeconds()); }
+  // True while no key has ever been created (revoked keys count). Store errors are returned
+  // as they are, never taken for "open".
   Result<bool> IsOpen();
 
   // "sk-ab***yz": what may be shown of a secret.

@@ -19,6 +19,7 @@ struct ServiceOptions {
   std::int64_t orphan_grace_seconds = 6 * 3600;
   // Delay between deleting a file (or discarding parts) and deleting the bytes.
   std::int64_t delete_grace_seconds = 0;
+  std::int64_t garbage_lease_seconds = 300;
   // OpenAI refuses downloads of these purposes; off by default (API.md §3).
   bool restrict_downloads = false;
   // Buffer size for reading blobs back (md5 at completion).

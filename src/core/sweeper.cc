@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
+#include <vector>
+
 namespace fileport {
 
 SweepStats Sweeper::RunOnce() {
@@ -41,20 +44,31 @@ SweepStats Sweeper::RunOnce() {
     if (static_cast<int>(files->size()) < batch_ || st.errors > errors_before) break;
   }
 
+  // Claimed rows are leased, not removed: a row goes only after its blob is gone. A failed
+  // delete (or a crash right here) leaves the row leased, and it comes due again for any
+  // node's pass once the lease runs out.
+  const std::int64_t lease_until = now + ctx_.options.garbage_lease_seconds;
   for (;;) {
-    auto keys = ctx_.meta.ClaimGarbage(now, batch_);
+    auto keys = ctx_.meta.ClaimGarbage(now, batch_, lease_until);
     if (!keys.ok()) { note(keys.status(), "claim garbage"); break; }
+    const std::int64_t errors_before = st.errors;
+    std::vector<std::string> deleted;
+    deleted.reserve(keys->size());
     for (const std::string& k : *keys) {
       Status s = ctx_.blobs.Delete(k);
       if (s.ok()) {
-        ++st.blobs_deleted;
+        deleted.push_back(k);
       } else {
-        // Put it back so the bytes are not leaked; a later pass retries.
         note(s, "delete blob");
-        ctx_.meta.AddGarbage({{k, now + 60}}).IgnoreError();
       }
     }
-    if (static_cast<int>(keys->size()) < batch_) break;
+    st.blobs_deleted += static_cast<std::int64_t>(deleted.size());
+    // One call per batch. If it fails the rows stay leased: a later pass deletes those blobs
+    // again (Delete is idempotent) and forgets them then.
+    if (!deleted.empty()) note(ctx_.meta.ForgetGarbage(deleted), "forget garbage");
+    // With a lease of 0 s the failed keys would be due again at once: leave them to the next
+    // pass rather than spin on a store that keeps failing.
+    if (static_cast<int>(keys->size()) < batch_ || st.errors > errors_before) break;
   }
 
   note(ctx_.blobs.CleanupTemporary(ctx_.options.orphan_grace_seconds), "cleanup temporary");

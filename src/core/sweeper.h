@@ -5,7 +5,9 @@
 //   1. pending uploads past expires_at → expired, their parts' blobs to garbage;
 //   2. files past expires_at → deleted, their blobs to garbage;
 //   3. garbage that is due (deleted files, discarded parts, blobs whose writer died) →
-//      claimed and deleted from the BlobStore;
+//      leased for options.garbage_lease_seconds, deleted from the BlobStore, and only then
+//      forgotten; a blob whose delete failed, or whose sweeper died, keeps its leased row and
+//      is taken again by a pass (on any node) after the lease;
 //   4. temporary data of abandoned writers → removed.
 #pragma once
 

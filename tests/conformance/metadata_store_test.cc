@@ -118,6 +118,7 @@ template <class T>
 constexpr std::int64_t kT0 = 1'700'000'000;
 constexpr std::int64_t kIntentDue = kT0 + 86'400;  // write intents: due a day later
 constexpr std::int64_t kFarFuture = kT0 + 100LL * 365 * 86'400;
+constexpr std::int64_t kLease = 300;  // how long a claim holds garbage rows, as the sweeper's
 
 std::string NumberedId(const char* prefix, int n) {
   char buf[64];
@@ -312,11 +313,24 @@ class MetadataStoreConformance : public ::testing::TestWithParam<MetadataStoreFa
     ASSERT_OK(store().InsertPart(p, now)) << p.id;
   }
 
-  // Claims every garbage key due by `now`, emptying the garbage table up to then.
+  // Leases up to `limit` keys due by `now` for kLease seconds; they stay in the table.
+  std::set<std::string> Claim(std::int64_t now, int limit = 1000) {
+    auto got = store().ClaimGarbage(now, limit, now + kLease);
+    if (!got.ok()) {
+      ADD_FAILURE() << got.status().ToString();
+      return {};
+    }
+    std::set<std::string> keys(got->begin(), got->end());
+    EXPECT_EQ(keys.size(), got->size()) << "a key returned twice by one claim";
+    return keys;
+  }
+
+  // What a sweeper pass does with every garbage key due by `now`: claims it and, the blob
+  // deleted, forgets it — emptying the garbage table up to then.
   std::set<std::string> ClaimAll(std::int64_t now = kFarFuture) {
     std::set<std::string> keys;
     while (true) {
-      auto got = store().ClaimGarbage(now, 1000);
+      auto got = store().ClaimGarbage(now, 1000, now + kLease);
       if (!got.ok()) {
         ADD_FAILURE() << got.status().ToString();
         return keys;
@@ -324,6 +338,10 @@ class MetadataStoreConformance : public ::testing::TestWithParam<MetadataStoreFa
       if (got->empty()) return keys;
       for (const std::string& k : *got) {
         EXPECT_TRUE(keys.insert(k).second) << "claimed twice: " << k;
+      }
+      if (Status s = store().ForgetGarbage(*got); !s.ok()) {
+        ADD_FAILURE() << s.ToString();
+        return keys;
       }
     }
   }
@@ -459,13 +477,20 @@ TEST_P(MetadataStoreConformance, InsertFileWithClaimedIntentIsAbortedAndInsertsN
   File f = MakeFile("p", FileId(1));
   ASSERT_OK(
       store().AddGarbage({{f.segments[0].blob_key, kIntentDue}, {f.segments[1].blob_key, kT0}}));
-  auto claimed = store().ClaimGarbage(kT0, 10);  // the sweeper takes the second intent
+  auto claimed = store().ClaimGarbage(kT0, 10, kT0 + kLease);  // the sweeper leases the second
   ASSERT_TRUE(IsOk(claimed));
   EXPECT_EQ(*claimed, std::vector<std::string>{f.segments[1].blob_key});
 
-  EXPECT_CODE(store().InsertFile(f), StatusCode::kAborted);
+  // Leased: the sweeper may be deleting the blob right now.
+  const std::string leased_message =
+      "The write intent of blob " + f.segments[1].blob_key + " was claimed by the sweeper";
+  EXPECT_TRUE(IsError(store().InsertFile(f), StatusCode::kAborted, leased_message, ""));
   EXPECT_CODE(store().GetFile("p", f.id), StatusCode::kNotFound);
   EXPECT_EQ(ListIds(Query("p")), std::vector<std::string>{});
+  // Forgotten (the blob was deleted): the row is gone, still Aborted.
+  ASSERT_OK(store().ForgetGarbage({f.segments[1].blob_key}));
+  EXPECT_TRUE(IsError(store().InsertFile(f), StatusCode::kAborted, leased_message, ""));
+  EXPECT_CODE(store().GetFile("p", f.id), StatusCode::kNotFound);
   // The surviving intent was not consumed either: the transaction is all or nothing.
   EXPECT_EQ(ClaimAll(), std::set<std::string>{f.segments[0].blob_key});
 }
@@ -735,27 +760,104 @@ TEST_P(MetadataStoreConformance, ClaimGarbageTakesOnlyDueKeysUpToTheLimit) {
   for (int i = 0; i < 5; ++i) blobs.push_back({"g/" + std::to_string(i), kT0 + i});
   ASSERT_OK(store().AddGarbage(blobs));
 
-  auto got = store().ClaimGarbage(kT0 + 2, 10);
+  auto got = store().ClaimGarbage(kT0 + 2, 10, kT0 + 2 + kLease);
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(std::set<std::string>(got->begin(), got->end()),
             (std::set<std::string>{"g/0", "g/1", "g/2"}));
-  got = store().ClaimGarbage(kT0 + 2, 10);
+  got = store().ClaimGarbage(kT0 + 2, 10, kT0 + 2 + kLease);
   ASSERT_TRUE(IsOk(got));
-  EXPECT_EQ(*got, std::vector<std::string>{});  // claimed means removed
+  EXPECT_EQ(*got, std::vector<std::string>{});  // claimed means leased
+  ASSERT_OK(store().ForgetGarbage({"g/0", "g/1", "g/2"}));
 
-  got = store().ClaimGarbage(kFarFuture, 1);
+  got = store().ClaimGarbage(kFarFuture, 1, kFarFuture + kLease);
   ASSERT_TRUE(IsOk(got));
   ASSERT_EQ(got->size(), 1u);
   std::string first = (*got)[0];
-  got = store().ClaimGarbage(kFarFuture, 1);
+  got = store().ClaimGarbage(kFarFuture, 1, kFarFuture + kLease);
   ASSERT_TRUE(IsOk(got));
   ASSERT_EQ(got->size(), 1u);
   EXPECT_NE((*got)[0], first);
   EXPECT_EQ((std::set<std::string>{first, (*got)[0]}), (std::set<std::string>{"g/3", "g/4"}));
   EXPECT_EQ(ClaimAll(), std::set<std::string>{});
 
-  EXPECT_TRUE(IsError(store().ClaimGarbage(kFarFuture, 0), StatusCode::kInvalidArgument,
-                      "limit must be at least 1", "limit"));
+  EXPECT_TRUE(IsError(store().ClaimGarbage(kFarFuture, 0, kFarFuture + kLease),
+                      StatusCode::kInvalidArgument, "limit must be at least 1", "limit"));
+}
+
+TEST_P(MetadataStoreConformance, ClaimGarbageTakesTheEarliestDueFirst) {
+  ASSERT_OK(store().AddGarbage({{"c", kT0 + 3}, {"a", kT0 + 1}, {"d", kT0 + 4}, {"b", kT0 + 2}}));
+  EXPECT_EQ(Claim(kFarFuture, 2), (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(Claim(kFarFuture, 1), std::set<std::string>{"c"});
+}
+
+TEST_P(MetadataStoreConformance, ClaimedGarbageIsLeasedUntilTheLeaseRunsOut) {
+  ASSERT_OK(store().AddGarbage({{"k", kT0}, {"other", kT0 + 50}}));
+  auto got = store().ClaimGarbage(kT0, 10, kT0 + 100);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, std::vector<std::string>{"k"});
+  // Nobody else gets it while the lease runs, however often they ask.
+  EXPECT_EQ(Claim(kT0), std::set<std::string>{});
+  EXPECT_EQ(Claim(kT0 + 99, 1), std::set<std::string>{"other"});
+  EXPECT_EQ(Claim(kT0 + 99), std::set<std::string>{});
+  // The claimer died: once the lease ran out the key is due again, and leased anew.
+  got = store().ClaimGarbage(kT0 + 100, 10, kT0 + 200);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, std::vector<std::string>{"k"});
+  EXPECT_EQ(Claim(kT0 + 199), std::set<std::string>{});
+  // Forgotten once its blob is deleted: never claimed again.
+  ASSERT_OK(store().ForgetGarbage({"k"}));
+  EXPECT_EQ(Claim(kFarFuture), std::set<std::string>{"other"});
+  ASSERT_OK(store().ForgetGarbage({"other"}));
+  EXPECT_EQ(Claim(kFarFuture), std::set<std::string>{});
+}
+
+TEST_P(MetadataStoreConformance, ForgetGarbageIsIdempotentAndTakesLeasedOrUnleasedRows) {
+  ASSERT_OK(store().AddGarbage({{"leased", kT0}, {"unleased", kT0}, {"kept", kT0}}));
+  EXPECT_EQ(Claim(kT0, 1), std::set<std::string>{"kept"});  // ties go by key
+  EXPECT_EQ(Claim(kT0, 1), std::set<std::string>{"leased"});
+  ASSERT_OK(store().ForgetGarbage({"leased", "unleased", "never-there", "leased"}));
+  ASSERT_OK(store().ForgetGarbage({"leased", "unleased"}));
+  ASSERT_OK(store().ForgetGarbage({}));
+  // Only the row nobody forgot comes back, when its lease runs out.
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{"kept"});
+  // A forgotten key can be recorded again from scratch.
+  ASSERT_OK(store().AddGarbage({{"leased", kT0 + 5}}));
+  EXPECT_EQ(ClaimAll(kT0 + 5), std::set<std::string>{"leased"});
+}
+
+TEST_P(MetadataStoreConformance, AddGarbageLeavesALeasedRowUnchanged) {
+  ASSERT_OK(store().AddGarbage({{"k", kT0}}));
+  EXPECT_EQ(Claim(kT0), std::set<std::string>{"k"});  // leased until kT0 + kLease
+  // An earlier due_at would let a second sweeper take the key while the first deletes it; a
+  // later one would postpone a dead claimer's retry; either would end the lease.
+  ASSERT_OK(store().AddGarbage({{"k", kT0 + 1}}));
+  ASSERT_OK(store().AddGarbage({{"k", kFarFuture}}));
+  EXPECT_EQ(Claim(kT0 + kLease - 1), std::set<std::string>{});
+  // Still leased, so still no intent an insert could consume.
+  File f = MakeFile("p", FileId(1));
+  f.segments = {{"k", 7}};
+  EXPECT_CODE(store().InsertFile(f), StatusCode::kAborted);
+  EXPECT_EQ(ClaimAll(kT0 + kLease), std::set<std::string>{"k"});
+}
+
+TEST_P(MetadataStoreConformance, MovingALeasedKeyToGarbageLeavesItsLeaseAlone) {
+  // The state-changing methods upsert garbage by the same rule as AddGarbage.
+  File f = MakeFile("p", FileId(1));
+  PutFile(f);
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  UploadPart a = MakePart("p", u.id, PartId(1), 4);
+  PutPart(a);
+  // Stray garbage rows for blobs still referenced, leased by a sweeper.
+  ASSERT_OK(store().AddGarbage({{f.segments[0].blob_key, kT0}, {a.blob_key, kT0}}));
+  EXPECT_EQ(Claim(kT0), (std::set<std::string>{f.segments[0].blob_key, a.blob_key}));
+  ASSERT_OK(store().DeleteFile("p", f.id, kT0 + 1));
+  ASSERT_OK(store().TransitionUpload("p", u.id, UploadStatus::kPending, UploadStatus::kCancelled,
+                                     kT0 + 1));
+  // Only the unleased key took the new due time; the leased ones wait for their lease.
+  EXPECT_EQ(ClaimAll(kT0 + 1), std::set<std::string>{f.segments[1].blob_key});
+  EXPECT_EQ(ClaimAll(kT0 + kLease - 1), std::set<std::string>{});
+  EXPECT_EQ(ClaimAll(kT0 + kLease), (std::set<std::string>{f.segments[0].blob_key, a.blob_key}));
 }
 
 TEST_P(MetadataStoreConformance, ClaimGarbageFromManyThreadsReturnsEachKeyOnce) {
@@ -764,6 +866,49 @@ TEST_P(MetadataStoreConformance, ClaimGarbageFromManyThreadsReturnsEachKeyOnce) 
   for (int i = 0; i < kKeys; ++i) blobs.push_back({"g/" + std::to_string(i), kT0});
   ASSERT_OK(store().AddGarbage(blobs));
 
+  // Even threads forget what they claimed (a sweeper that deleted the blobs), odd ones do not
+  // (a sweeper that died): neither may let a key go to a second claimer within the lease.
+  std::mutex mu;
+  std::vector<std::string> claimed;
+  std::set<std::string> unforgotten;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      while (true) {
+        auto got = store().ClaimGarbage(kT0, 7, kT0 + kLease);
+        if (!got.ok()) {
+          ++errors;
+          return;
+        }
+        if (got->empty()) return;
+        if (t % 2 == 0 && !store().ForgetGarbage(*got).ok()) ++errors;
+        std::lock_guard lock(mu);
+        claimed.insert(claimed.end(), got->begin(), got->end());
+        if (t % 2 == 1) unforgotten.insert(got->begin(), got->end());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kKeys));
+  std::set<std::string> unique(claimed.begin(), claimed.end());
+  EXPECT_EQ(unique.size(), static_cast<std::size_t>(kKeys));
+  // After the lease, exactly the keys of the "dead" claimers come back.
+  EXPECT_EQ(ClaimAll(kT0 + kLease - 1), std::set<std::string>{});
+  EXPECT_EQ(ClaimAll(kT0 + kLease), unforgotten);
+}
+
+TEST_P(MetadataStoreConformance, ExpiredLeasesAreReclaimedOnceFromManyThreads) {
+  // Every key leased by a claimer that died; once the leases ran out, several sweepers take
+  // them over at once: again each key goes to one of them.
+  constexpr int kKeys = 300;
+  std::vector<GarbageBlob> blobs;
+  for (int i = 0; i < kKeys; ++i) blobs.push_back({"g/" + std::to_string(i), kT0});
+  ASSERT_OK(store().AddGarbage(blobs));
+  EXPECT_EQ(Claim(kT0, kKeys).size(), static_cast<std::size_t>(kKeys));
+
+  const std::int64_t later = kT0 + kLease;
   std::mutex mu;
   std::vector<std::string> claimed;
   std::atomic<int> errors{0};
@@ -771,7 +916,7 @@ TEST_P(MetadataStoreConformance, ClaimGarbageFromManyThreadsReturnsEachKeyOnce) 
   for (int t = 0; t < 6; ++t) {
     threads.emplace_back([&] {
       while (true) {
-        auto got = store().ClaimGarbage(kT0, 7);
+        auto got = store().ClaimGarbage(later, 5, later + kLease);
         if (!got.ok()) {
           ++errors;
           return;
@@ -785,8 +930,8 @@ TEST_P(MetadataStoreConformance, ClaimGarbageFromManyThreadsReturnsEachKeyOnce) 
   for (auto& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(claimed.size(), static_cast<std::size_t>(kKeys));
-  std::set<std::string> unique(claimed.begin(), claimed.end());
-  EXPECT_EQ(unique.size(), static_cast<std::size_t>(kKeys));
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(),
+            static_cast<std::size_t>(kKeys));
 }
 
 // --- Uploads --------------------------------------------------------------------------------
@@ -957,8 +1102,16 @@ TEST_P(MetadataStoreConformance, InsertPartWithClaimedIntentIsAbortedAndCountsNo
   PutUpload(u);
   UploadPart lost = MakePart("p", u.id, PartId(1), 10);
   ASSERT_OK(store().AddGarbage({{lost.blob_key, kT0}}));
-  EXPECT_EQ(ClaimAll(kT0), std::set<std::string>{lost.blob_key});  // the sweeper won
-  EXPECT_CODE(store().InsertPart(lost, kT0), StatusCode::kAborted);
+  const std::string message =
+      "The write intent of blob " + lost.blob_key + " was claimed by the sweeper";
+  // Leased: the sweeper won and may be deleting the blob now.
+  EXPECT_EQ(Claim(kT0), std::set<std::string>{lost.blob_key});
+  EXPECT_TRUE(IsError(store().InsertPart(lost, kT0), StatusCode::kAborted, message, ""));
+  // A lapsed lease means a dead sweeper, not a live intent: the blob may be half deleted.
+  EXPECT_TRUE(IsError(store().InsertPart(lost, kT0 + kLease), StatusCode::kAborted, message, ""));
+  // Forgotten: the blob is deleted.
+  ASSERT_OK(store().ForgetGarbage({lost.blob_key}));
+  EXPECT_TRUE(IsError(store().InsertPart(lost, kT0), StatusCode::kAborted, message, ""));
   auto parts = store().ListParts("p", u.id);
   ASSERT_TRUE(IsOk(parts));
   EXPECT_TRUE(parts->empty());
@@ -1517,9 +1670,9 @@ ApiKey MakeKey(int n, const std::string& project, std::int64_t created_at) {
 }
 
 TEST_P(MetadataStoreConformance, ApiKeysAreFoundByHashAndListedOldestFirst) {
-  auto active = store().HasActiveApiKeys();
-  ASSERT_TRUE(IsOk(active));
-  EXPECT_FALSE(*active);
+  auto any = store().HasApiKeys();
+  ASSERT_TRUE(IsOk(any));
+  EXPECT_FALSE(*any);
   auto list = store().ListApiKeys();
   ASSERT_TRUE(IsOk(list));
   EXPECT_TRUE(list->empty());
@@ -1561,26 +1714,37 @@ TEST_P(MetadataStoreConformance, RevokeApiKeyIsIdempotentAndKeepsTheFirstTime) {
   ApiKey k2 = MakeKey(2, "p", kT0 + 1);
   ASSERT_OK(store().InsertApiKey(k1));
   ASSERT_OK(store().InsertApiKey(k2));
-  auto active = store().HasActiveApiKeys();
-  ASSERT_TRUE(IsOk(active));
-  EXPECT_TRUE(*active);
+  auto any = store().HasApiKeys();
+  ASSERT_TRUE(IsOk(any));
+  EXPECT_TRUE(*any);
 
   ASSERT_OK(store().RevokeApiKey(k1.id, kT0 + 100));
   ASSERT_OK(store().RevokeApiKey(k1.id, kT0 + 200));
   auto found = store().FindApiKey(k1.secret_sha256_hex);  // revoked keys are still found
   ASSERT_TRUE(IsOk(found));
   EXPECT_EQ(found->revoked_at, kT0 + 100);
-  active = store().HasActiveApiKeys();
-  ASSERT_TRUE(IsOk(active));
-  EXPECT_TRUE(*active);  // k2 still active
-
-  ASSERT_OK(store().RevokeApiKey(k2.id, kT0 + 300));
-  active = store().HasActiveApiKeys();
-  ASSERT_TRUE(IsOk(active));
-  EXPECT_FALSE(*active);
+  any = store().HasApiKeys();
+  ASSERT_TRUE(IsOk(any));
+  EXPECT_TRUE(*any);
 
   EXPECT_TRUE(IsError(store().RevokeApiKey(KeyId(9), kT0), StatusCode::kNotFound,
                       "No such API key: " + KeyId(9), "id"));
+}
+
+TEST_P(MetadataStoreConformance, RevokedKeysStillCountAsKeys) {
+  // Revoking the last key must not turn the service open again.
+  ApiKey only = MakeKey(1, "p", kT0);
+  ASSERT_OK(store().InsertApiKey(only));
+  ASSERT_OK(store().RevokeApiKey(only.id, kT0 + 1));
+  auto any = store().HasApiKeys();
+  ASSERT_TRUE(IsOk(any));
+  EXPECT_TRUE(*any);
+  ApiKey born_revoked = MakeKey(2, "q", kT0);
+  born_revoked.revoked_at = kT0;
+  ASSERT_OK(store().InsertApiKey(born_revoked));
+  any = store().HasApiKeys();
+  ASSERT_TRUE(IsOk(any));
+  EXPECT_TRUE(*any);
 }
 
 // --- Persistence ----------------------------------------------------------------------------
@@ -1669,9 +1833,9 @@ TEST_P(MetadataStoreConformance, ReopenedStoreKeepsEverythingAcknowledged) {
   ASSERT_TRUE(IsOk(u));
   EXPECT_EQ(u->md5, "0123456789abcdef0123456789abcdef");
   EXPECT_EQ(u->part_ids, std::vector<std::string>{d1.id});
-  auto active = store().HasActiveApiKeys();
-  ASSERT_TRUE(IsOk(active));
-  EXPECT_TRUE(*active);
+  auto any = store().HasApiKeys();
+  ASSERT_TRUE(IsOk(any));
+  EXPECT_TRUE(*any);
   auto found = store().FindApiKey(old.secret_sha256_hex);
   ASSERT_TRUE(IsOk(found));
   EXPECT_EQ(found->revoked_at, kT0 + 8);
@@ -1690,6 +1854,26 @@ TEST_P(MetadataStoreConformance, ReopenedStoreKeepsEverythingAcknowledged) {
   EXPECT_EQ(ClaimAll(kT0 + 6), std::set<std::string>{d2.blob_key});
   EXPECT_EQ(ClaimAll(kT0 + 7), std::set<std::string>{c1.blob_key});
   EXPECT_EQ(ClaimAll(), (std::set<std::string>{"in-flight", o2.blob_key}));
+}
+
+TEST_P(MetadataStoreConformance, ReopenedStoreKeepsLeases) {
+  if (!GetParam().persistent) GTEST_SKIP() << GetParam().name << " keeps nothing across opens";
+  // A sweeper leased these and the process died before it deleted the blobs.
+  Upload u = MakeUpload("p", UploadId(1), 10);
+  PutUpload(u);
+  UploadPart late = MakePart("p", u.id, PartId(1), 4);
+  ASSERT_OK(store().AddGarbage({{late.blob_key, kT0}, {"dead-file-blob", kT0}}));
+  ASSERT_OK(store().AddGarbage({{"unleased", kT0 + 10}}));
+  EXPECT_EQ(Claim(kT0), (std::set<std::string>{late.blob_key, "dead-file-blob"}));
+  Reopen();
+  ASSERT_NE(store_, nullptr);
+  // Still leased: not claimable before the lease ends, and not an intent any more.
+  EXPECT_EQ(Claim(kT0 + kLease - 1), std::set<std::string>{"unleased"});
+  EXPECT_CODE(store().InsertPart(late, kT0), StatusCode::kAborted);
+  ASSERT_OK(store().AddGarbage({{"dead-file-blob", kT0 + 1}}));  // leaves the lease alone
+  // Once it ends, a new sweeper takes them over.
+  EXPECT_EQ(ClaimAll(kT0 + kLease), (std::set<std::string>{late.blob_key, "dead-file-blob"}));
+  EXPECT_EQ(ClaimAll(), std::set<std::string>{"unleased"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::ValuesIn(Factories()),
@@ -1746,11 +1930,161 @@ TEST_F(SqliteMetadataStoreTest, UsesWalAndRecordsTheSchemaVersion) {
   }
   RawDb db = OpenRaw(DbPath());
   EXPECT_EQ(QueryText(db.get(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "1");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "2");
   db.reset();
   auto again = SqliteMetadataStore::Open(DbPath());  // migrating an up-to-date file: no-op
   ASSERT_TRUE(IsOk(again));
   EXPECT_OK((*again)->Migrate());
+}
+
+// The schema as version 1 of fileport created it, kept verbatim: the migration tests start from
+// files written by that version.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE files (
+  id             TEXT PRIMARY KEY,
+  project        TEXT NOT NULL,
+  purpose        TEXT NOT NULL,
+  bytes          INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL,
+  expires_at     INTEGER,
+  filename       TEXT NOT NULL,
+  status         TEXT NOT NULL,
+  status_details TEXT,
+  mime_type      TEXT NOT NULL,
+  segments       TEXT NOT NULL
+);
+CREATE INDEX files_by_project ON files (project, id);
+CREATE INDEX files_by_project_purpose ON files (project, purpose, id);
+CREATE INDEX files_by_expiry ON files (expires_at, id);
+
+CREATE TABLE uploads (
+  id                 TEXT PRIMARY KEY,
+  project            TEXT NOT NULL,
+  bytes              INTEGER NOT NULL,
+  created_at         INTEGER NOT NULL,
+  expires_at         INTEGER NOT NULL,
+  filename           TEXT NOT NULL,
+  purpose            TEXT NOT NULL,
+  mime_type          TEXT NOT NULL,
+  status             TEXT NOT NULL
+                     CHECK (status IN ('pending', 'completed', 'cancelled', 'expired')),
+  file_expires_after INTEGER,
+  file_id            TEXT,
+  part_ids           TEXT NOT NULL,
+  md5                TEXT,
+  received_bytes     INTEGER NOT NULL DEFAULT 0,
+  part_count         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX uploads_by_expiry ON uploads (status, expires_at, id);
+
+CREATE TABLE parts (
+  id         TEXT PRIMARY KEY,
+  upload_id  TEXT NOT NULL REFERENCES uploads (id),
+  project    TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  bytes      INTEGER NOT NULL,
+  blob_key   TEXT NOT NULL,
+  seq        INTEGER NOT NULL
+);
+CREATE INDEX parts_by_upload ON parts (upload_id, created_at, seq);
+
+CREATE TABLE garbage (
+  blob_key TEXT PRIMARY KEY,
+  due_at   INTEGER NOT NULL
+);
+CREATE INDEX garbage_by_due ON garbage (due_at, blob_key);
+
+CREATE TABLE api_keys (
+  id            TEXT PRIMARY KEY,
+  project       TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL UNIQUE,
+  hint          TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  revoked_at    INTEGER
+);
+CREATE INDEX api_keys_by_age ON api_keys (created_at, id);
+PRAGMA user_version=1;
+)sql";
+
+void ExecRaw(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+      << (err ? err : "") << "\n"
+      << sql;
+  sqlite3_free(err);
+}
+
+TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
+  // What version 1 left: a file, an upload with a part, a key, and three garbage rows — a
+  // write intent, a deleted file's blob, and a row a version-1 sweeper was about to delete.
+  {
+    RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), kSchemaV1);
+    ExecRaw(db.get(),
+            "INSERT INTO files VALUES ('" + FileId(1) +
+                "', 'p', 'assistants', 3, 1700000000, NULL, 'a.txt', 'processed', NULL, "
+                "'text/plain', 'files/1:3\n');"
+                "INSERT INTO uploads VALUES ('" +
+                UploadId(1) +
+                "', 'p', 10, 1700000000, 1700003600, 'big.txt', 'assistants', 'text/plain', "
+                "'pending', NULL, NULL, '', NULL, 4, 1);"
+                "INSERT INTO parts VALUES ('" +
+                PartId(1) + "', '" + UploadId(1) + "', 'p', 1700000001, 4, 'parts/1', 1);" +
+                "INSERT INTO api_keys VALUES ('" + KeyId(1) + "', 'p', '" + std::string(64, 'a') +
+                "', 'sk-fp***aa', 1700000000, NULL);"
+                "INSERT INTO garbage VALUES ('parts/in-flight', 1700086400), "
+                "('files/deleted', 1700000000), ('files/deleted-too', 1700000005);");
+  }
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  MetadataStore& store = **opened;
+  {
+    RawDb db = OpenRaw(DbPath());
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "2");
+    EXPECT_EQ(QueryText(db.get(),
+                        "SELECT COUNT(*) FROM pragma_table_info('garbage') "
+                        "WHERE name = 'leased' AND \"notnull\" = 1 AND dflt_value = '0'"),
+              "1");
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM garbage WHERE leased = 0"), "3");
+  }
+
+  // The old rows read back as before.
+  auto f = store.GetFile("p", FileId(1));
+  ASSERT_TRUE(IsOk(f));
+  EXPECT_EQ(f->segments, (std::vector<Segment>{{"files/1", 3}}));
+  auto parts = store.ListParts("p", UploadId(1));
+  ASSERT_TRUE(IsOk(parts));
+  ASSERT_EQ(parts->size(), 1u);
+  EXPECT_EQ((*parts)[0].blob_key, "parts/1");
+  auto any = store.HasApiKeys();
+  ASSERT_TRUE(IsOk(any));
+  EXPECT_TRUE(*any);
+  // The old garbage rows are unleased: the intent is still consumable, due rows are claimed
+  // and leased like new ones.
+  UploadPart next = MakePart("p", UploadId(1), PartId(2), 6);
+  next.blob_key = "parts/in-flight";
+  EXPECT_OK(store.InsertPart(next, kT0 + 2));
+  auto got = store.ClaimGarbage(kT0, 10, kT0 + kLease);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, std::vector<std::string>{"files/deleted"});
+  got = store.ClaimGarbage(kT0 + 5, 10, kT0 + 5 + kLease);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, std::vector<std::string>{"files/deleted-too"});
+  EXPECT_OK(store.ForgetGarbage({"files/deleted-too"}));
+  opened->reset();
+
+  // Opening again migrates nothing more, and the lease survived.
+  auto again = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(again));
+  EXPECT_OK((*again)->Migrate());
+  got = (*again)->ClaimGarbage(kT0 + kLease - 1, 10, kT0 + 2 * kLease);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, std::vector<std::string>{});
+  got = (*again)->ClaimGarbage(kT0 + kLease, 10, kT0 + 2 * kLease);
+  ASSERT_TRUE(IsOk(got));
+  EXPECT_EQ(*got, std::vector<std::string>{"files/deleted"});
+  RawDb db = OpenRaw(DbPath());
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "2");
 }
 
 TEST_F(SqliteMetadataStoreTest, NewerSchemaIsFailedPrecondition) {
@@ -1782,7 +2116,7 @@ TEST_F(SqliteMetadataStoreTest, WriteLockHeldElsewhereIsUnavailableWhileReadsGoO
   ASSERT_EQ(sqlite3_exec(other.get(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
 
   EXPECT_OK(store.AddGarbage({{"k", kT0}}));
-  auto keys = store.ClaimGarbage(kT0, 10);
+  auto keys = store.ClaimGarbage(kT0, 10, kT0 + kLease);
   ASSERT_TRUE(IsOk(keys));
   EXPECT_EQ(*keys, std::vector<std::string>{"k"});
 }

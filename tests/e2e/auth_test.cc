@@ -1,5 +1,6 @@
-// End-to-end: API keys and projects (API.md §5, §6): open mode, missing / wrong / revoked
-// keys, and another project's objects being indistinguishable from unknown ids.
+// End-to-end: API keys and projects (API.md §5, §6): open mode (only until the first key;
+// revoking every key never reopens it), missing / wrong / revoked keys, and another project's
+// objects being indistinguishable from unknown ids.
 #include <boost/json.hpp>
 #include <string>
 #include <vector>
@@ -86,6 +87,51 @@ TEST_F(AuthTest, RevokedKeyIs401) {
               "Incorrect API key provided: " + Masked(c->secret) + ".", std::nullopt,
               "invalid_api_key");
   EXPECT_EQ(server().Client(a).Get("/v1/files").status, 200);
+}
+
+// Revoking the last key must not silently reopen the server to anyone: once a key was created,
+// every request needs a valid one for good.
+TEST_F(AuthTest, RevokingEveryKeyLeavesEveryRequestAt401) {
+  auto a = server().auth().CreateKey("a");
+  ASSERT_TRUE(a.ok());
+  const HttpClient with_a = server().Client(a->secret);
+  json::object f = MustCreateFile(with_a, "a's bytes");
+  const std::string id = Str(f, "id");
+  const std::string up = MustCreateUpload(with_a, 6);
+  ASSERT_TRUE(server().auth().RevokeKey(a->key.id).ok());
+  auto open = server().auth().IsOpen();
+  ASSERT_TRUE(open.ok());
+  EXPECT_FALSE(*open);
+
+  const std::string wrong = "Incorrect API key provided: " + Masked(a->secret) + ".";
+  for (const HttpClient* c : {&client(), &with_a}) {
+    auto check = [&](const HttpResponse& r) {
+      if (c == &client()) {
+        ExpectError(r, 401, kNoKey);
+      } else {
+        ExpectError(r, 401, wrong, std::nullopt, "invalid_api_key");
+      }
+    };
+    check(c->Get("/v1/files"));
+    check(c->Get("/v1/files/" + id));
+    check(c->Get("/v1/files/" + id + "/content"));
+    check(c->Request("DELETE", "/v1/files/" + id));
+    check(c->CreateFile("x", "a.txt", "assistants"));
+    check(c->CreateUpload(1, "a", "assistants"));
+    check(c->Get("/v1/uploads/" + up));
+    check(c->AddPart(up, "abc"));
+    check(c->Request("POST", "/v1/uploads/" + up + "/cancel", "", {"Content-Type:"}));
+  }
+  // Nobody got in: the file and the upload are untouched, for a new key of the same project.
+  const HttpClient with_b = server().Client(server().CreateKey("a"));
+  auto content = with_b.Get("/v1/files/" + id + "/content");
+  EXPECT_EQ(content.status, 200) << Describe(content);
+  EXPECT_EQ(content.body, "a's bytes");
+  EXPECT_EQ(ListIds(with_b), std::vector<std::string>{id});
+  auto u = with_b.Get("/v1/uploads/" + up);
+  ASSERT_EQ(u.status, 200) << Describe(u);
+  EXPECT_EQ(Str(JsonObject(u), "status"), "pending");
+  ExpectError(with_a.Get("/v1/files"), 401, wrong, std::nullopt, "invalid_api_key");
 }
 
 TEST_F(AuthTest, AnotherProjectsFilesAreUnknown) {

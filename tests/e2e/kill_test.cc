@@ -167,7 +167,7 @@ class ServerProcess {
     const fs::path err = root_ / ("server-" + std::to_string(starts_) + ".err");
     std::vector<std::string> args = {FILEPORT_BIN,       "serve",  "--listen",
                                      "127.0.0.1:0",      "--data", data_.string(),
-                                     "--sweep-interval", "1"};
+                                     "--sweep-interval", "1", "--garbage-lease", "2"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -1,6 +1,6 @@
-// Unit tests of the Authenticator (core/auth.h): open mode, the OpenAI 401 texts for a
-// missing, empty, wrong or revoked key (message, null param, code invalid_api_key), projects
-// of good keys, key creation and Mask().
+// Unit tests of the Authenticator (core/auth.h): open mode (only until the first key: revoking
+// every key never reopens it), the OpenAI 401 texts for a missing, empty, wrong or revoked key
+// (message, null param, code invalid_api_key), projects of good keys, key creation and Mask().
 #include "core/auth.h"
 
 #include <gmock/gmock.h>
@@ -135,6 +135,29 @@ TEST_F(AuthTest, RevokedKeyIsIncorrectWhileOthersStillWork) {
   FP_ASSERT_OK(auth.RevokeKey(gone.key.id));
   EXPECT_THAT(auth.RevokeKey("key_nope"),
               StatusIs(StatusCode::kNotFound, "No such API key: key_nope", "id"));
+}
+
+// Revoking the last key must not silently open the service to everyone: once a key has been
+// created, requests need a valid one for good.
+TEST_F(AuthTest, RevokingEveryKeyLeavesTheServiceKeyed) {
+  NewApiKey a = MakeKey("p");
+  NewApiKey b = MakeKey("q");
+  FP_ASSERT_OK(auth.RevokeKey(a.key.id));
+  FP_ASSERT_OK(auth.RevokeKey(b.key.id));
+  auto open = auth.IsOpen();
+  FP_ASSERT_OK(open);
+  EXPECT_FALSE(*open);
+  EXPECT_THAT(auth.Authenticate(std::nullopt), IsNoKey());
+  EXPECT_THAT(auth.Authenticate(""), IsNoKey());
+  EXPECT_THAT(auth.Authenticate(Bearer(a.secret)), IsIncorrectKey(Authenticator::Mask(a.secret)));
+  EXPECT_THAT(auth.Authenticate(Bearer(b.secret)), IsIncorrectKey(Authenticator::Mask(b.secret)));
+  EXPECT_THAT(auth.Authenticate("Bearer sk-abcdefghxyz"), IsIncorrectKey("sk-ab***yz"));
+  // A new key works; the revoked ones stay refused.
+  NewApiKey c = MakeKey("r");
+  auto p = auth.Authenticate(Bearer(c.secret));
+  FP_ASSERT_OK(p);
+  EXPECT_EQ(*p, "r");
+  EXPECT_THAT(auth.Authenticate(Bearer(a.secret)), IsIncorrectKey(Authenticator::Mask(a.secret)));
 }
 
 TEST_F(AuthTest, CreateKeyStoresOnlyTheHashAndAHint) {

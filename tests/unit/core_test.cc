@@ -9,8 +9,10 @@
 // exactly the injected error; that nothing half-done is visible through the public API (no
 // unacknowledged file listed, no part listed for a failed part, a failed complete leaves the
 // upload pending and completable, …); and that once the fault is gone and the sweeper has run
-// past the grace periods, the blob store holds exactly the blobs of live files and pending
-// uploads' parts — no orphans, no dangling references.
+// past the grace periods and the garbage lease, the blob store holds exactly the blobs of live
+// files and pending uploads' parts — no orphans, no dangling references. (A pass whose blob
+// deletes or forgets fail, even with every store failing from then on, leaves its garbage rows
+// leased, so a later pass still finds those blobs.)
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

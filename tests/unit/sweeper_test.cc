@@ -1,7 +1,9 @@
 // Unit tests of the Sweeper (core/sweeper.h) with a FakeClock: what one pass expires and
 // deletes and when (uploads at created_at + 3600, files at expires_at, garbage at its due
-// time, a dead writer's blob after the orphan grace), batching, retry of failed blob deletes,
-// termination when a store keeps failing, concurrent sweepers, and the background thread.
+// time, a dead writer's blob after the orphan grace), batching, leased garbage (a failed blob
+// delete, a failed forget or a sweeper that died after claiming is retried once the lease
+// ends), termination when a store keeps failing, concurrent sweepers, and the background
+// thread.
 #include "core/sweeper.h"
 
 #include <gmock/gmock.h>
@@ -196,7 +198,17 @@ TEST_F(SweeperTest, WorksThroughMoreThanOneBatchPerPass) {
   EXPECT_EQ(env.mem_blobs.blob_count(), 0u);
 }
 
-TEST_F(SweeperTest, FailedBlobDeleteIsRetriedByALaterPass) {
+// Garbage rows still in the store, leased or not: read straight from the memory store, so
+// it never meets an injected fault. Claims (and so leases) them for a moment: use only where
+// no sweeper runs afterwards before the far future.
+std::vector<std::string> GarbageLeftAtTheEndOfTime(CoreEnv& env) {
+  constexpr std::int64_t kEndOfTime = std::int64_t{1} << 62;
+  auto keys = env.mem_meta.ClaimGarbage(kEndOfTime, 100000, kEndOfTime);
+  EXPECT_TRUE(keys.ok()) << keys.status().ToString();
+  return keys.ok() ? *keys : std::vector<std::string>{};
+}
+
+TEST_F(SweeperTest, FailedBlobDeleteIsRetriedOnceTheLeaseEnds) {
   auto f = env.CreateFile(kProject, "abc");
   FP_ASSERT_OK(f);
   FP_ASSERT_OK(env.files.Delete(kProject, f->id));
@@ -207,9 +219,115 @@ TEST_F(SweeperTest, FailedBlobDeleteIsRetriedByALaterPass) {
   EXPECT_EQ(st.blobs_deleted, 0);
   EXPECT_EQ(env.mem_blobs.blob_count(), 1u);
   env.faults.Disable();
-  env.clock.AdvanceSeconds(60);
+  // The row stays leased (nothing is written back after a failure): no pass takes it before
+  // the lease ends.
+  env.clock.AdvanceSeconds(env.ctx.options.garbage_lease_seconds - 1);
+  EXPECT_EQ(env.sweeper.RunOnce().blobs_deleted, 0);
+  EXPECT_EQ(env.mem_blobs.blob_count(), 1u);
+  env.clock.AdvanceSeconds(1);
   EXPECT_EQ(env.sweeper.RunOnce().blobs_deleted, 1);
   EXPECT_EQ(env.mem_blobs.blob_count(), 0u);
+  EXPECT_THAT(GarbageLeftAtTheEndOfTime(env), ::testing::IsEmpty());
+}
+
+// The failure that used to leak: the blob delete fails and the metadata store is down too, so
+// nothing could be written back. The row was never removed, so nothing is lost.
+TEST_F(SweeperTest, FailedBlobDeleteWithTheMetadataStoreDownLeaksNothing) {
+  auto f = env.CreateFile(kProject, "abc");
+  FP_ASSERT_OK(f);
+  FP_ASSERT_OK(env.files.Delete(kProject, f->id));
+  env.faults.BeforeCall("blob.Delete",
+                        [&] { env.faults.FailNth(1, UnavailableFault(), /*persistent=*/true); });
+  SweepStats st = env.sweeper.RunOnce();
+  EXPECT_TRUE(env.faults.fired());
+  EXPECT_GE(st.errors, 1);
+  EXPECT_EQ(env.mem_blobs.blob_count(), 1u);
+  env.faults.Disable();
+  env.clock.AdvanceSeconds(env.ctx.options.garbage_lease_seconds);
+  SweepStats later = env.sweeper.RunOnce();
+  EXPECT_EQ(later.blobs_deleted, 1);
+  EXPECT_EQ(later.errors, 0);
+  EXPECT_EQ(env.mem_blobs.blob_count(), 0u);
+  EXPECT_THAT(GarbageLeftAtTheEndOfTime(env), ::testing::IsEmpty());
+}
+
+// A sweeper killed between claiming and deleting: its claim is a lease, and the blob is
+// collected by a later pass (here another node's) once the lease has run out.
+TEST_F(SweeperTest, SweeperDyingBetweenClaimAndDeleteLeavesTheBlobToALaterPass) {
+  auto f = env.CreateFile(kProject, "abc");
+  FP_ASSERT_OK(f);
+  FP_ASSERT_OK(env.files.Delete(kProject, f->id));
+  const std::string key = f->segments[0].blob_key;
+  const std::int64_t lease = env.ctx.options.garbage_lease_seconds;
+  // The dying sweeper: claims as RunOnce does, then nothing.
+  auto claimed = env.mem_meta.ClaimGarbage(env.now(), 500, env.now() + lease);
+  FP_ASSERT_OK(claimed);
+  EXPECT_EQ(*claimed, std::vector<std::string>{key});
+
+  Sweeper other(env.ctx);
+  env.clock.AdvanceSeconds(lease - 1);
+  EXPECT_EQ(other.RunOnce().blobs_deleted, 0);  // the lease still holds
+  EXPECT_EQ(env.StoredBlobKeys(), std::set<std::string>{key});
+  env.clock.AdvanceSeconds(1);
+  SweepStats st = other.RunOnce();
+  EXPECT_EQ(st.blobs_deleted, 1);
+  EXPECT_EQ(st.errors, 0);
+  EXPECT_EQ(env.mem_blobs.blob_count(), 0u);
+  // Deleted and forgotten: no later pass meets it again.
+  env.clock.AdvanceSeconds(lease);
+  EXPECT_EQ(other.RunOnce().blobs_deleted, 0);
+  EXPECT_THAT(GarbageLeftAtTheEndOfTime(env), ::testing::IsEmpty());
+}
+
+// A sweeper dying after deleting the blobs but before forgetting them (or whose forget
+// failed): the next claimer deletes again (a no-op) and forgets.
+TEST_F(SweeperTest, FailedForgetIsRepeatedOnceTheLeaseEnds) {
+  auto f = env.CreateFile(kProject, "abc");
+  FP_ASSERT_OK(f);
+  FP_ASSERT_OK(env.files.Delete(kProject, f->id));
+  env.faults.FailNth(1, UnavailableFault(), false, "meta.ForgetGarbage");
+  SweepStats st = env.sweeper.RunOnce();
+  EXPECT_TRUE(env.faults.fired());
+  EXPECT_EQ(st.errors, 1);
+  EXPECT_EQ(env.mem_blobs.blob_count(), 0u);  // the bytes went all the same
+  env.faults.Disable();
+  env.clock.AdvanceSeconds(env.ctx.options.garbage_lease_seconds);
+  EXPECT_EQ(env.sweeper.RunOnce().errors, 0);
+  EXPECT_THAT(GarbageLeftAtTheEndOfTime(env), ::testing::IsEmpty());
+}
+
+// Deletes and forgets go in one ForgetGarbage call per batch, for the keys whose delete
+// succeeded only.
+TEST_F(SweeperTest, ForgetsEachBatchInOneCallAndOnlyTheDeletedKeys) {
+  Sweeper small(env.ctx, /*batch=*/3);
+  for (int i = 0; i < 5; ++i) {
+    auto f = env.CreateFile(kProject, "x");
+    FP_ASSERT_OK(f);
+    FP_ASSERT_OK(env.files.Delete(kProject, f->id));
+  }
+  env.faults.FailNth(1000, UnavailableFault());  // counts, never fires
+  SweepStats st = small.RunOnce();
+  EXPECT_EQ(st.blobs_deleted, 5);
+  EXPECT_EQ(env.faults.Trace(),
+            "meta.ListExpiredUploads meta.ListExpiredFiles "
+            "meta.ClaimGarbage blob.Delete blob.Delete blob.Delete meta.ForgetGarbage "
+            "meta.ClaimGarbage blob.Delete blob.Delete meta.ForgetGarbage "
+            "blob.CleanupTemporary");
+
+  for (int i = 0; i < 3; ++i) {
+    auto f = env.CreateFile(kProject, "y");
+    FP_ASSERT_OK(f);
+    FP_ASSERT_OK(env.files.Delete(kProject, f->id));
+  }
+  env.faults.FailNth(2, IoErrorFault(), false, "blob.Delete");
+  st = small.RunOnce();
+  EXPECT_EQ(st.blobs_deleted, 2);
+  EXPECT_EQ(st.errors, 1);
+  EXPECT_EQ(env.mem_blobs.blob_count(), 1u);
+  // The failed one alone is left, leased.
+  auto leftover = GarbageLeftAtTheEndOfTime(env);
+  ASSERT_EQ(leftover.size(), 1u);
+  EXPECT_EQ(env.StoredBlobKeys(), std::set<std::string>{leftover[0]});
 }
 
 // A store that refuses writes but answers reads (a full disk, a read-only replica) must not
@@ -244,6 +362,50 @@ TEST_F(SweeperTest, PassEndsWhenDeletingExpiredFilesKeepsFailing) {
   env.faults.Disable();
   EXPECT_EQ(small.RunOnce().files_expired, 3);
   EXPECT_EQ(env.mem_blobs.blob_count(), 0u);
+}
+
+// With no lease at all a failed delete is due again at once: the pass must still end.
+TEST(SweeperLease, PassEndsWhenDeletingBlobsKeepsFailing) {
+  ServiceOptions o;
+  o.garbage_lease_seconds = 0;
+  CoreEnv env(o);
+  Sweeper small(env.ctx, /*batch=*/2);
+  for (int i = 0; i < 3; ++i) {
+    auto f = env.CreateFile(kProject, "x");
+    FP_ASSERT_OK(f);
+    FP_ASSERT_OK(env.files.Delete(kProject, f->id));
+  }
+  env.faults.FailNth(1, IoErrorFault(), /*persistent=*/true, "blob.Delete");
+  env.faults.SetCallBudget(1000);
+  SweepStats st = small.RunOnce();
+  EXPECT_FALSE(env.faults.budget_exceeded()) << "RunOnce kept retrying a failing batch";
+  EXPECT_GE(st.errors, 1);
+  env.faults.SetCallBudget(0);
+  env.faults.Disable();
+  EXPECT_EQ(small.RunOnce().blobs_deleted, 3);
+  EXPECT_EQ(env.mem_blobs.blob_count(), 0u);
+}
+
+TEST(SweeperLease, PassEndsWhenForgettingGarbageKeepsFailing) {
+  ServiceOptions o;
+  o.garbage_lease_seconds = 0;
+  CoreEnv zero(o);
+  Sweeper small(zero.ctx, /*batch=*/2);
+  for (int i = 0; i < 3; ++i) {
+    auto f = zero.CreateFile(kProject, "x");
+    FP_ASSERT_OK(f);
+    FP_ASSERT_OK(zero.files.Delete(kProject, f->id));
+  }
+  zero.faults.FailNth(1, DiskFullFault(), /*persistent=*/true, "meta.ForgetGarbage");
+  zero.faults.SetCallBudget(1000);
+  SweepStats st = small.RunOnce();
+  EXPECT_FALSE(zero.faults.budget_exceeded()) << "RunOnce kept retrying a failing batch";
+  EXPECT_GE(st.errors, 1);
+  zero.faults.SetCallBudget(0);
+  zero.faults.Disable();
+  small.RunOnce();
+  EXPECT_EQ(zero.mem_blobs.blob_count(), 0u);
+  EXPECT_THAT(GarbageLeftAtTheEndOfTime(zero), ::testing::IsEmpty());
 }
 
 TEST_F(SweeperTest, TotalsAccumulateOverPasses) {

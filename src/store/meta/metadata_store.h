@@ -14,6 +14,14 @@
 // whose writer crashed stays listed as garbage and the sweeper deletes it. Deleting a file,
 // cancelling or expiring an upload, or leaving parts unlisted at completion moves the affected
 // blob keys into garbage in the same transaction as the state change.
+//
+// A garbage row lives until its blob is known deleted: the sweeper leases due rows
+// (ClaimGarbage), deletes the blobs, and only then removes the rows (ForgetGarbage). A sweeper
+// that dies, or whose delete fails, in between leaves its rows leased; they come due again when
+// the lease runs out and another pass (on any node) takes them over. So no blob is ever left
+// without a row that leads to it. A leased row is never an intent any more: from the moment it
+// is leased its blob may be deleted, so no insert may consume it. Every method that moves keys
+// into garbage follows AddGarbage's upsert rule.
 #pragma once
 
 #include <cstdint>
@@ -45,23 +53,34 @@ class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
 
-  // Creates the schema if missing (idempotent). Called once by the factory.
+  // Creates the schema if missing, or upgrades an older one (idempotent). Called once by the
+  // factory.
   virtual Status Migrate() = 0;
   // OK when the store answers a trivial query.
   virtual Status Ping() = 0;
 
   // --- Garbage and intents -------------------------------------------------------------
-  // Records blob keys as garbage (upsert: an existing key keeps the earlier due_at).
+  // Records blob keys as garbage. Upsert: an existing unleased key keeps the earlier due_at;
+  // an existing leased key is left unchanged (its claimer is deleting the blob, and if it
+  // fails the row comes due again when the lease ends).
   virtual Status AddGarbage(const std::vector<GarbageBlob>& blobs) = 0;
-  // Removes and returns up to `limit` garbage keys with due_at <= now. Each key is returned
-  // to exactly one caller even when several nodes claim at once. The caller then deletes the
-  // blobs; a crash in between leaves an orphan blob (never a dangling reference).
-  virtual Result<std::vector<std::string>> ClaimGarbage(std::int64_t now, int limit) = 0;
+  // Atomically leases and returns (in no particular order) up to `limit` garbage keys with
+  // due_at <= now, picking the earliest due_at first: each picked row is marked leased and its
+  // due_at set to `lease_until`. Rows are not removed (see ForgetGarbage). Each key goes to exactly
+  // one caller per lease period, even when several nodes claim at once; a leased row whose lease
+  // ran out (due_at <= now again: its claimer died or failed) is claimed again like any due row.
+  // `lease_until` should be later than `now`, or the keys are due again at once. InvalidArgument
+  // (param "limit") when limit < 1.
+  virtual Result<std::vector<std::string>> ClaimGarbage(std::int64_t now, int limit,
+                                                        std::int64_t lease_until) = 0;
+  // Removes the garbage rows of `keys`, leased or not: called once their blobs are deleted.
+  // Idempotent: unknown keys are ignored, and an empty list is a no-op.
+  virtual Status ForgetGarbage(const std::vector<std::string>& keys) = 0;
 
   // --- Files ---------------------------------------------------------------------------
   // Inserts `file` and removes the garbage rows of its segments' keys (its write intents).
-  // Aborted when any of those intent rows is gone (the sweeper claimed it: the blob may be
-  // deleted); AlreadyExists on a duplicate id.
+  // Aborted, inserting nothing, when any of those rows is gone or leased (the sweeper claimed
+  // it: the blob may be deleted); AlreadyExists on a duplicate id.
   virtual Status InsertFile(const File& file) = 0;
   // NotFound (param "id", message "No such File object: <id>") when missing or another
   // project's. Expired files are returned: expiry is the caller's rule.
@@ -84,7 +103,8 @@ class MetadataStore {
   // Atomically: the upload exists in part.project (else NotFound as GetUpload), is pending
   // and now < expires_at (else FailedPrecondition), and the bytes of its parts plus
   // part.bytes do not exceed upload.bytes (else OutOfRange); then inserts the part and
-  // removes the garbage row of part.blob_key (Aborted if that row is gone).
+  // removes the garbage row of part.blob_key (Aborted, inserting nothing, if that row is gone
+  // or leased).
   virtual Status InsertPart(const UploadPart& part, std::int64_t now) = 0;
   // Parts of an upload in arrival order (created_at, then insertion). NotFound as GetUpload.
   virtual Result<std::vector<UploadPart>> ListParts(const std::string& project,
@@ -117,8 +137,10 @@ class MetadataStore {
   virtual Status RevokeApiKey(const std::string& id, std::int64_t now) = 0;
   // The key whose secret hashes to `secret_sha256_hex` (revoked or not); NotFound otherwise.
   virtual Result<ApiKey> FindApiKey(const std::string& secret_sha256_hex) = 0;
-  // True when at least one key is not revoked (then every request must carry a valid key).
-  virtual Result<bool> HasActiveApiKeys() = 0;
+  // True when at least one key row exists, revoked or not. Once a key has been created the
+  // service never runs open again: revoking every key locks everyone out rather than letting
+  // everyone in.
+  virtual Result<bool> HasApiKeys() = 0;
 };
 
 }  // namespace fileport

@@ -43,8 +43,14 @@ Status MemoryMetadataStore::Migrate() { return Status::Ok(); }
 Status MemoryMetadataStore::Ping() { return Status::Ok(); }
 
 void MemoryMetadataStore::AddGarbageLocked(const std::string& key, std::int64_t due_at) {
-  auto [it, inserted] = garbage_.emplace(key, due_at);
-  if (!inserted) it->second = std::min(it->second, due_at);
+  auto [it, inserted] = garbage_.emplace(key, GarbageRow{due_at, false});
+  // A leased row is left alone: its claimer is deleting the blob, or the lease runs out.
+  if (!inserted && !it->second.leased) it->second.due_at = std::min(it->second.due_at, due_at);
+}
+
+bool MemoryMetadataStore::IntentAvailable(const std::string& key) const {
+  auto it = garbage_.find(key);
+  return it != garbage_.end() && !it->second.leased;
 }
 
 MemoryMetadataStore::UploadRow* MemoryMetadataStore::FindUpload(const std::string& project,
@@ -72,21 +78,30 @@ Status MemoryMetadataStore::AddGarbage(const std::vector<GarbageBlob>& blobs) {
   return Status::Ok();
 }
 
-Result<std::vector<std::string>> MemoryMetadataStore::ClaimGarbage(std::int64_t now, int limit) {
+Result<std::vector<std::string>> MemoryMetadataStore::ClaimGarbage(std::int64_t now, int limit,
+                                                                   std::int64_t lease_until) {
   RETURN_IF_ERROR(CheckLimit(limit));
   std::lock_guard lock(mu_);
   std::vector<std::pair<std::int64_t, std::string>> due;
-  for (const auto& [key, due_at] : garbage_) {
-    if (due_at <= now) due.emplace_back(due_at, key);
+  for (const auto& [key, row] : garbage_) {
+    if (row.due_at <= now) due.emplace_back(row.due_at, key);
   }
   std::sort(due.begin(), due.end());  // oldest debts first, as the SQL backends do
   if (due.size() > static_cast<std::size_t>(limit)) due.resize(limit);
   std::vector<std::string> keys;
   for (auto& [due_at, key] : due) {
-    garbage_.erase(key);
+    GarbageRow& row = garbage_[key];
+    row.leased = true;
+    row.due_at = lease_until;
     keys.push_back(std::move(key));
   }
   return keys;
+}
+
+Status MemoryMetadataStore::ForgetGarbage(const std::vector<std::string>& keys) {
+  std::lock_guard lock(mu_);
+  for (const std::string& key : keys) garbage_.erase(key);
+  return Status::Ok();
 }
 
 Status MemoryMetadataStore::InsertFile(const File& file) {
@@ -95,7 +110,7 @@ Status MemoryMetadataStore::InsertFile(const File& file) {
   std::set<std::string> keys;
   for (const Segment& s : file.segments) keys.insert(s.blob_key);
   for (const std::string& key : keys) {
-    if (!garbage_.count(key)) return IntentGone(key);
+    if (!IntentAvailable(key)) return IntentGone(key);
   }
   for (const std::string& key : keys) garbage_.erase(key);
   files_.emplace(file.id, file);
@@ -198,7 +213,7 @@ Status MemoryMetadataStore::InsertPart(const UploadPart& part, std::int64_t now)
                   "data");
   }
   if (parts_.count(part.id)) return AlreadyExists("Part " + part.id + " already exists");
-  if (!garbage_.count(part.blob_key)) return IntentGone(part.blob_key);
+  if (!IntentAvailable(part.blob_key)) return IntentGone(part.blob_key);
   garbage_.erase(part.blob_key);
   row->received_bytes += part.bytes;
   parts_.emplace(part.id, PartRow{part, next_part_seq_++});
@@ -348,12 +363,9 @@ Result<ApiKey> MemoryMetadataStore::FindApiKey(const std::string& secret_sha256_
   return NotFound("No API key has this secret");
 }
 
-Result<bool> MemoryMetadataStore::HasActiveApiKeys() {
+Result<bool> MemoryMetadataStore::HasApiKeys() {
   std::lock_guard lock(mu_);
-  for (const auto& [id, k] : api_keys_) {
-    if (!k.revoked_at) return true;
-  }
-  return false;
+  return !api_keys_.empty();
 }
 
 }  // namespace fileport

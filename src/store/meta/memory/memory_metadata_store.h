@@ -26,7 +26,9 @@ class MemoryMetadataStore final : public MetadataStore {
   Status Ping() override;
 
   Status AddGarbage(const std::vector<GarbageBlob>& blobs) override;
-  Result<std::vector<std::string>> ClaimGarbage(std::int64_t now, int limit) override;
+  Result<std::vector<std::string>> ClaimGarbage(std::int64_t now, int limit,
+                                                std::int64_t lease_until) override;
+  Status ForgetGarbage(const std::vector<std::string>& keys) override;
 
   Status InsertFile(const File& file) override;
   Result<File> GetFile(const std::string& project, const std::string& id) override;
@@ -53,7 +55,7 @@ class MemoryMetadataStore final : public MetadataStore {
   Result<std::vector<ApiKey>> ListApiKeys() override;
   Status RevokeApiKey(const std::string& id, std::int64_t now) override;
   Result<ApiKey> FindApiKey(const std::string& secret_sha256_hex) override;
-  Result<bool> HasActiveApiKeys() override;
+  Result<bool> HasApiKeys() override;
 
  private:
   struct UploadRow {
@@ -64,19 +66,25 @@ class MemoryMetadataStore final : public MetadataStore {
     UploadPart part;
     std::int64_t seq = 0;  // store-wide insertion counter: the tie-break of arrival order
   };
+  struct GarbageRow {
+    std::int64_t due_at = 0;  // when leased: when the lease runs out
+    bool leased = false;      // claimed by a sweeper: no longer an intent
+  };
 
   // All helpers below expect mu_ held.
   UploadRow* FindUpload(const std::string& project, const std::string& id);
   void AddGarbageLocked(const std::string& key, std::int64_t due_at);
+  // True when `key` has an intent row that an insert may consume: present and not leased.
+  bool IntentAvailable(const std::string& key) const;
   // Parts of `upload_id` in arrival order.
   std::vector<const PartRow*> PartsOf(const std::string& upload_id) const;
 
   std::mutex mu_;
-  std::map<std::string, File> files_;            // by id; ordered, so listing is a range walk
-  std::map<std::string, UploadRow> uploads_;     // by id
-  std::map<std::string, PartRow> parts_;         // by part id
-  std::map<std::string, std::int64_t> garbage_;  // blob key -> due_at
-  std::map<std::string, ApiKey> api_keys_;       // by id
+  std::map<std::string, File> files_;          // by id; ordered, so listing is a range walk
+  std::map<std::string, UploadRow> uploads_;   // by id
+  std::map<std::string, PartRow> parts_;       // by part id
+  std::map<std::string, GarbageRow> garbage_;  // by blob key
+  std::map<std::string, ApiKey> api_keys_;     // by id
   std::int64_t next_part_seq_ = 0;
 };
 

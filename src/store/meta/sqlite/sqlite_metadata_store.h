@@ -42,7 +42,9 @@ class SqliteMetadataStore final : public MetadataStore {
   Status Ping() override;
 
   Status AddGarbage(const std::vector<GarbageBlob>& blobs) override;
-  Result<std::vector<std::string>> ClaimGarbage(std::int64_t now, int limit) override;
+  Result<std::vector<std::string>> ClaimGarbage(std::int64_t now, int limit,
+                                                std::int64_t lease_until) override;
+  Status ForgetGarbage(const std::vector<std::string>& keys) override;
 
   Status InsertFile(const File& file) override;
   Result<File> GetFile(const std::string& project, const std::string& id) override;
@@ -69,7 +71,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<std::vector<ApiKey>> ListApiKeys() override;
   Status RevokeApiKey(const std::string& id, std::int64_t now) override;
   Result<ApiKey> FindApiKey(const std::string& secret_sha256_hex) override;
-  Result<bool> HasActiveApiKeys() override;
+  Result<bool> HasApiKeys() override;
 
  private:
   struct Impl;
