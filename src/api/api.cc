@@ -26,6 +26,21 @@ namespace {
 
 ApiResponse Ok(std::string body) { return JsonResponse(200, std::move(body)); }
 
+Dispatch Respond(ApiResponse r) {
+  Dispatch d;
+  d.response = std::move(r);
+  return d;
+}
+
+// Stream the body into `sink`, or answer its error without reading the body.
+Dispatch StreamInto(Result<std::unique_ptr<BodySink>> sink) {
+  if (!sink.ok()) return Respond(ErrorResponse(sink.status()));
+  Dispatch d;
+  d.kind = Dispatch::Kind::kStream;
+  d.sink = std::move(sink).value();
+  return d;
+}
+
 ApiResponse InvalidUrl(const ApiRequest& req, std::string_view path) {
   return ErrorResponse(
       Status(StatusCode::kNotFound, "Invalid URL (" + req.method + " " + std::string(path) + ")"));
@@ -106,14 +121,9 @@ Dispatch Api::JsonBody(std::function<ApiResponse(std::string)> fn) {
 }
 
 Dispatch Api::OnHeaders(const ApiRequest& req) {
-  auto respond = [](ApiResponse r) {
-    Dispatch d;
-    d.response = std::move(r);
-    return d;
-  };
   auto parsed = boost::urls::parse_origin_form(req.target);
   if (!parsed) {
-    return respond(ErrorResponse(InvalidArgument("Invalid request target")));
+    return Respond(ErrorResponse(InvalidArgument("Invalid request target")));
   }
   const boost::urls::url_view url = *parsed;
   std::vector<std::string> seg;
@@ -122,14 +132,14 @@ Dispatch Api::OnHeaders(const ApiRequest& req) {
   const bool get = req.method == "GET" || req.method == "HEAD";
 
   if (seg.size() == 1 && get) {
-    if (seg[0] == "healthz") return respond(Ok(R"({"status":"ok"})"));
+    if (seg[0] == "healthz") return Respond(Ok(R"({"status":"ok"})"));
     if (seg[0] == "readyz") {
       Status m = ctx_.meta.Ping();
       Status b = ctx_.blobs.Ping();
-      if (m.ok() && b.ok()) return respond(Ok(R"({"status":"ready"})"));
+      if (m.ok() && b.ok()) return Respond(Ok(R"({"status":"ready"})"));
       // The details (paths, library messages) go to the log; this route needs no key.
       spdlog::warn("not ready: metadata {}; blobs {}", m.ToString(), b.ToString());
-      return respond(
+      return Respond(
           ErrorResponse(Unavailable("not ready: metadata " + std::string(StatusCodeName(m.code())) +
                                     "; blobs " + std::string(StatusCodeName(b.code())))));
     }
@@ -137,33 +147,28 @@ Dispatch Api::OnHeaders(const ApiRequest& req) {
       ApiResponse r;
       r.body = metrics_.Render();
       r.AddHeader("content-type", "text/plain; version=0.0.4");
-      return respond(std::move(r));
+      return Respond(std::move(r));
     }
   }
-  if (seg.empty() || seg[0] != "v1") return respond(InvalidUrl(req, path));
+  if (seg.empty() || seg[0] != "v1") return Respond(InvalidUrl(req, path));
 
   const std::string* authz = req.Header("authorization");
   auto project = auth_.Authenticate(authz ? std::optional<std::string_view>(*authz)
                                           : std::optional<std::string_view>());
-  if (!project.ok()) return respond(ErrorResponse(project.status()));
+  if (!project.ok()) return Respond(ErrorResponse(project.status()));
 
   Dispatch d = Route(req, *project, seg, url.encoded_query());
   if (d.kind == Dispatch::Kind::kRespond && d.response.status == 0) {
-    return respond(InvalidUrl(req, path));
+    return Respond(InvalidUrl(req, path));
   }
   return d;
 }
 
 Dispatch Api::Route(const ApiRequest& req, const std::string& project,
                     const std::vector<std::string>& seg, std::string_view query) {
-  auto respond = [](ApiResponse r) {
-    Dispatch d;
-    d.response = std::move(r);
-    return d;
-  };
   auto result = [&](auto&& r) {
-    if (!r.ok()) return respond(ErrorResponse(r.status()));
-    return respond(Ok(ToJson(*r)));
+    if (!r.ok()) return Respond(ErrorResponse(r.status()));
+    return Respond(Ok(ToJson(*r)));
   };
   const std::string& m = req.method;
   const std::size_t n = seg.size();
@@ -172,7 +177,7 @@ Dispatch Api::Route(const ApiRequest& req, const std::string& project,
   if (n < 2) return unknown;    // "/v1" alone
 
   if (seg[1] == "files") {
-    if (n == 2 && m == "GET") return respond(ListFiles(project, query));
+    if (n == 2 && m == "GET") return Respond(ListFiles(project, query));
     if (n == 2 && m == "POST") return CreateFile(req, project);
     if (n == 3 && m == "GET") return result(files_.Get(project, seg[2]));
     if (n == 3 && m == "DELETE") {
@@ -181,7 +186,7 @@ Dispatch Api::Route(const ApiRequest& req, const std::string& project,
       return result(r);
     }
     if (n == 4 && seg[3] == "content" && (m == "GET" || m == "HEAD")) {
-      return respond(Content(req, project, seg[2]));
+      return Respond(Content(req, project, seg[2]));
     }
     return unknown;
   }
@@ -191,7 +196,7 @@ Dispatch Api::Route(const ApiRequest& req, const std::string& project,
     }
     if (n == 3 && m == "GET") return result(uploads_.Get(project, seg[2]));
     if (n == 4 && seg[3] == "parts" && m == "POST") return AddPart(req, project, seg[2]);
-    if (n == 4 && seg[3] == "parts" && m == "GET") return respond(ListParts(project, seg[2]));
+    if (n == 4 && seg[3] == "parts" && m == "GET") return Respond(ListParts(project, seg[2]));
     if (n == 4 && seg[3] == "complete" && m == "POST") {
       std::string id = seg[2];
       return JsonBody([this, project, id](std::string body) {
@@ -304,29 +309,11 @@ ApiResponse Api::Content(const ApiRequest& req, const std::string& project,
 }
 
 Dispatch Api::CreateFile(const ApiRequest& req, const std::string& project) {
-  auto sink = MakeCreateFileSink(req, project, files_, metrics_, ctx_.options);
-  if (!sink.ok()) {
-    Dispatch d;
-    d.response = ErrorResponse(sink.status());
-    return d;
-  }
-  Dispatch d;
-  d.kind = Dispatch::Kind::kStream;
-  d.sink = std::move(sink).value();
-  return d;
+  return StreamInto(MakeCreateFileSink(req, project, files_, metrics_, ctx_.options));
 }
 
 Dispatch Api::AddPart(const ApiRequest& req, const std::string& project, const std::string& id) {
-  auto sink = MakeAddPartSink(req, project, id, uploads_, metrics_, ctx_.options);
-  if (!sink.ok()) {
-    Dispatch d;
-    d.response = ErrorResponse(sink.status());
-    return d;
-  }
-  Dispatch d;
-  d.kind = Dispatch::Kind::kStream;
-  d.sink = std::move(sink).value();
-  return d;
+  return StreamInto(MakeAddPartSink(req, project, id, uploads_, metrics_, ctx_.options));
 }
 
 ApiResponse Api::CreateUpload(const std::string& project, const std::string& body) {
