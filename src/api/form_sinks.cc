@@ -96,7 +96,7 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
       // Fail fast when the purpose came first and is wrong: no byte is stored.
       if (params_.purpose) RETURN_IF_ERROR(ValidatePurpose(*params_.purpose));
       ASSIGN_OR_RETURN(write_, files_.StartWrite(project_));
-      if (params_.purpose) write_->SetPurposeHint(*params_.purpose);
+      if (params_.purpose) RETURN_IF_ERROR(write_->SetPurposeHint(*params_.purpose));
       params_.filename = h.filename && !h.filename->empty() ? *h.filename : "upload";
       params_.mime_type = h.content_type;
       return Status::Ok();
@@ -117,12 +117,7 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
       params_.purpose = value;
       if (write_) {
         RETURN_IF_ERROR(ValidatePurpose(value));
-        write_->SetPurposeHint(value);
-        if (value == "batch" && write_->bytes() > kMaxBatchFileBytes) {
-          return TooLarge("File is too large: the maximum size for purpose batch is " +
-                              FormatBytes(kMaxBatchFileBytes),
-                          "file");
-        }
+        RETURN_IF_ERROR(write_->SetPurposeHint(value));
       }
     } else if (name == "expires_after[anchor]") {
       anchor_ = value;

@@ -46,8 +46,14 @@ Status FileWrite::Append(std::span<const char> data) {
   return writer_->Append(data);
 }
 
-void FileWrite::SetPurposeHint(std::string_view purpose) {
+Status FileWrite::SetPurposeHint(std::string_view purpose) {
   if (purpose == "batch") limit_ = std::min(limit_, batch_limit_);
+  if (bytes() > limit_) {
+    return TooLarge("File is too large: the maximum size for purpose " + std::string(purpose) +
+                        " is " + FormatBytes(limit_),
+                    "file");
+  }
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<FileWrite>> FileService::StartWrite(const std::string& project) {
@@ -75,12 +81,7 @@ Result<File> FileService::FinishCreate(const std::string& project,
     if (auto s = ValidateExpiresAfter(*params.expires_after); !s.ok()) return fail(s);
   }
   if (auto s = ValidateFileFormat(*params.purpose, params.filename); !s.ok()) return fail(s);
-  write->SetPurposeHint(*params.purpose);
-  if (write->bytes() > write->limit_) {
-    return fail(TooLarge("File is too large: the maximum size for purpose " + *params.purpose +
-                             " is " + FormatBytes(write->limit_),
-                         "file"));
-  }
+  if (auto s = write->SetPurposeHint(*params.purpose); !s.ok()) return fail(s);
   if (auto s = write->writer_->Commit(); !s.ok()) return fail(s);
 
   File f;

@@ -25,8 +25,9 @@ class FileWrite {
   // Appends bytes; TooLarge (param "file") past the size limit, which becomes the batch
   // limit once the purpose is known to be batch.
   Status Append(std::span<const char> data);
-  // Narrows the size limit as soon as the purpose field is seen.
-  void SetPurposeHint(std::string_view purpose);
+  // Narrows the size limit as soon as the purpose is known; TooLarge (param "file") when the
+  // bytes already written exceed the narrowed limit.
+  [[nodiscard]] Status SetPurposeHint(std::string_view purpose);
   std::int64_t bytes() const { return writer_->bytes_written(); }
   const std::string& file_id() const { return file_id_; }
   // Discards the bytes written so far.

@@ -210,7 +210,7 @@ TEST_F(FileLimitsTest, AppendPastTheFileLimitIsTooLarge) {
 TEST_F(FileLimitsTest, PurposeHintNarrowsTheLimitToTheBatchLimit) {
   auto w = env.files.StartWrite(kProject);
   FP_ASSERT_OK(w);
-  (*w)->SetPurposeHint("batch");
+  FP_ASSERT_OK((*w)->SetPurposeHint("batch"));
   FP_ASSERT_OK((*w)->Append(AsSpan(Bytes(8))));
   EXPECT_THAT(
       (*w)->Append(AsSpan("x")),
@@ -218,11 +218,21 @@ TEST_F(FileLimitsTest, PurposeHintNarrowsTheLimitToTheBatchLimit) {
   (*w)->Abort();
 }
 
+TEST_F(FileLimitsTest, PurposeHintRefusesBytesAlreadyOverTheBatchLimit) {
+  auto w = env.files.StartWrite(kProject);
+  FP_ASSERT_OK(w);
+  FP_ASSERT_OK((*w)->Append(AsSpan(Bytes(9))));
+  EXPECT_THAT((*w)->SetPurposeHint("batch"),
+              StatusIs(StatusCode::kTooLarge,
+                       "File is too large: the maximum size for purpose batch is 8 B", "file"));
+  (*w)->Abort();
+}
+
 TEST_F(FileLimitsTest, OtherPurposeHintsKeepTheFileLimit) {
   auto w = env.files.StartWrite(kProject);
   FP_ASSERT_OK(w);
-  (*w)->SetPurposeHint("assistants");
-  (*w)->SetPurposeHint("bogus");
+  FP_ASSERT_OK((*w)->SetPurposeHint("assistants"));
+  FP_ASSERT_OK((*w)->SetPurposeHint("bogus"));
   FP_ASSERT_OK((*w)->Append(AsSpan(Bytes(16))));
   auto f = env.files.FinishCreate(kProject, std::move(*w), FileParams());
   FP_ASSERT_OK(f);
