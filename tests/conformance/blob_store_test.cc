@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "support/scratch_dir.h"
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -155,27 +157,10 @@ Result<std::string> ReadBlob(BlobStore& store, const std::string& key, std::int6
   return ::testing::AssertionSuccess();
 }
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class ScratchDir {
+// Scratch directories are named after this suite.
+class ScratchDir : public fileport::testing::ScratchDir {
  public:
-  ScratchDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/fileport-blob-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp " << tmpl << ": " << std::strerror(errno);
-    }
-    path_ = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  ScratchDir() : fileport::testing::ScratchDir("blob") {}
 };
 
 // Regular files and other entries directly inside `dir` (excluding . and ..).

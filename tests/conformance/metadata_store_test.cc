@@ -8,6 +8,8 @@
 #include "store/meta/metadata_store.h"
 
 #include <gtest/gtest.h>
+
+#include "support/scratch_dir.h"
 #include <sqlite3.h>  // only for the SQLite-specific tests at the end
 
 #include <algorithm>
@@ -216,27 +218,10 @@ FileQuery Query(const std::string& project, int limit = 10000, bool ascending = 
   return q;
 }
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class ScratchDir {
+// Scratch directories are named after this suite.
+class ScratchDir : public fileport::testing::ScratchDir {
  public:
-  ScratchDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/fileport-meta-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp " << tmpl << ": " << std::strerror(errno);
-    }
-    path_ = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  ScratchDir() : fileport::testing::ScratchDir("meta") {}
 };
 
 // ---------------------------------------------------------------------------------------------
