@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "support/scratch_dir.h"
+#include "support/status_assertions.h"
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,30 +47,10 @@ namespace {
 constexpr std::size_t kMiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// Status assertions that print the status on failure, for Status and Result<T> alike.
-
-const Status& StatusOf(const Status& s) { return s; }
-template <class T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
-std::string CodeName(StatusCode code) { return std::string(StatusCodeName(code)); }
-
-template <class T>
-::testing::AssertionResult IsOk(const T& result) {
-  const Status& s = StatusOf(result);
-  if (s.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.ToString();
-}
-
-template <class T>
-::testing::AssertionResult HasCode(const T& result, StatusCode want) {
-  const Status& s = StatusOf(result);
-  if (s.code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "want " << CodeName(want) << ", got " << (s.ok() ? "OK" : s.ToString());
-}
+// Status assertions: tests/support/status_assertions.h.
+using fileport::testing::HasCode;
+using fileport::testing::IsOk;
+using fileport::testing::StatusOf;
 
 // Streamable, like every gtest assertion: EXPECT_OK(s) << "context".
 #define ASSERT_OK(expr) ASSERT_TRUE(IsOk(expr))

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "support/scratch_dir.h"
+#include "support/status_assertions.h"
 #include <sqlite3.h>  // only for the SQLite-specific tests at the end
 
 #include <algorithm>
@@ -67,28 +68,10 @@ void PrintTo(const ApiKey& k, std::ostream* os) {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Status assertions that print the status on failure, for Status and Result<T> alike.
-
-const Status& StatusOf(const Status& s) { return s; }
-template <class T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
-template <class T>
-::testing::AssertionResult IsOk(const T& result) {
-  const Status& s = StatusOf(result);
-  if (s.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.ToString();
-}
-
-template <class T>
-::testing::AssertionResult HasCode(const T& result, StatusCode want) {
-  const Status& s = StatusOf(result);
-  if (s.code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "want " << StatusCodeName(want) << ", got " << (s.ok() ? "OK" : s.ToString());
-}
+// Status assertions: tests/support/status_assertions.h.
+using fileport::testing::HasCode;
+using fileport::testing::IsOk;
+using fileport::testing::StatusOf;
 
 // The exact error: code, message and param.
 template <class T>

@@ -484,6 +484,19 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 #define FP_PART_COLS "id, upload_id, project, created_at, bytes, blob_key"
 #define FP_KEY_COLS "id, project, secret_sha256, hint, created_at, revoked_at"
 
+// Every remaining row of `s`, each turned into a T by `read` (returning T or Result<T>).
+template <class T, class F>
+Result<std::vector<T>> CollectRows(Stmt& s, F read) {
+  std::vector<T> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return out;
+    Result<T> item = read(s);
+    if (!item.ok()) return item.status();
+    out.push_back(std::move(item).value());
+  }
+}
+
 Result<File> ReadFileRow(Stmt& s) {
   File f;
   f.id = s.Text(0);
@@ -723,13 +736,7 @@ Result<std::vector<std::string>> SqliteMetadataStore::ClaimGarbage(std::int64_t 
                                        "SELECT blob_key FROM garbage WHERE due_at <= ? "
                                        "ORDER BY due_at, blob_key LIMIT ?) RETURNING blob_key"));
     s.BindAll(lease_until, now, limit);
-    std::vector<std::string> keys;
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      keys.push_back(s.Text(0));
-    }
-    return keys;
+    return CollectRows<std::string>(s, [](Stmt& r) { return r.Text(0); });
   });
 }
 
@@ -831,14 +838,7 @@ Result<std::vector<File>> SqliteMetadataStore::ListExpiredFiles(std::int64_t now
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_FILE_COLS " FROM files WHERE expires_at <= ? "
                                        "ORDER BY expires_at, id LIMIT ?"));
     s.BindAll(now, limit);
-    std::vector<File> out;
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      ASSIGN_OR_RETURN(File f, ReadFileRow(s));
-      out.push_back(std::move(f));
-    }
-    return out;
+    return CollectRows<File>(s, ReadFileRow);
   });
 }
 
@@ -923,13 +923,7 @@ Result<std::vector<UploadPart>> SelectParts(Conn& c, const std::string& upload_i
   ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_PART_COLS " FROM parts WHERE upload_id = ? "
                                      "ORDER BY created_at, seq"));
   s.Bind(upload_id);
-  std::vector<UploadPart> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadPartRow(s));
-  }
-  return out;
+  return CollectRows<UploadPart>(s, ReadPartRow);
 }
 }  // namespace
 
@@ -1059,14 +1053,7 @@ Result<std::vector<Upload>> SqliteMetadataStore::ListExpiredUploads(std::int64_t
                                        "WHERE status = 'pending' AND expires_at <= ? "
                                        "ORDER BY expires_at, id LIMIT ?"));
     s.BindAll(now, limit);
-    std::vector<Upload> out;
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      ASSIGN_OR_RETURN(Upload u, ReadUploadRow(s));
-      out.push_back(std::move(u));
-    }
-    return out;
+    return CollectRows<Upload>(s, ReadUploadRow);
   });
 }
 
@@ -1085,13 +1072,7 @@ Result<std::vector<ApiKey>> SqliteMetadataStore::ListApiKeys() {
   return impl_->Read([&](Conn& c) -> Result<std::vector<ApiKey>> {
     ASSIGN_OR_RETURN(Stmt s,
                      c.Prepare("SELECT " FP_KEY_COLS " FROM api_keys ORDER BY created_at, id"));
-    std::vector<ApiKey> out;
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      out.push_back(ReadKeyRow(s));
-    }
-    return out;
+    return CollectRows<ApiKey>(s, ReadKeyRow);
   });
 }
 
