@@ -299,10 +299,6 @@ ApiResponse Api::Content(const ApiRequest& req, const std::string& project,
   }
   auto reader = files_.OpenSegments(f, offset, length);
   if (!reader.ok()) return ErrorResponse(reader.status());
-  // Re-check after opening: a delete that won the race answers 404, never a cut body.
-  if (auto again = ctx_.meta.GetFile(project, id); !again.ok()) {
-    return ErrorResponse(again.status());
-  }
   r.stream = std::move(reader).value();
   r.stream_length = length;
   return r;

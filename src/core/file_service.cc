@@ -172,6 +172,7 @@ Result<std::unique_ptr<BlobReader>> FileService::OpenSegments(const File& file,
     seg_start = seg_end;
     if (seg_start >= end) break;
   }
+  RETURN_IF_ERROR(ctx_.meta.GetFile(file.project, file.id).status());
   return std::unique_ptr<BlobReader>(new ConcatReader(std::move(readers), length));
 }
 
@@ -180,9 +181,6 @@ Result<FileContent> FileService::OpenContent(const std::string& project, const s
   ASSIGN_OR_RETURN(File f, GetForDownload(project, id));
   if (length < 0) length = f.bytes - offset;
   ASSIGN_OR_RETURN(auto reader, OpenSegments(f, offset, length));
-  // The row could have been deleted between the lookup and the opens; re-check so a racing
-  // delete answers 404 rather than serving bytes of a file that is already gone.
-  RETURN_IF_ERROR(ctx_.meta.GetFile(project, id).status());
   return FileContent{std::move(f), offset, length, std::move(reader)};
 }
 

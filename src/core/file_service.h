@@ -94,7 +94,9 @@ class FileService {
                                   std::int64_t offset = 0, std::int64_t length = -1);
   // Get without opening: for HEAD, conditional requests and range validation.
   Result<File> GetForDownload(const std::string& project, const std::string& id);
-  // Opens a reader over `file` (already fetched) for [offset, offset+length).
+  // Opens a reader over `file` (already fetched) for [offset, offset+length). Every blob the
+  // range needs is opened, then the row is looked up again: a delete that won the race answers
+  // NotFound, and one that comes later cannot cut the body short (the blobs are open).
   Result<std::unique_ptr<BlobReader>> OpenSegments(const File& file, std::int64_t offset,
                                                    std::int64_t length);
 
