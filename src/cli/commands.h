@@ -3,6 +3,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <string>
 
 namespace fileport::cli {
 
@@ -22,6 +24,13 @@ enum ExitCode : int {
 
 void AddServeCommand(CLI::App& app);
 void AddKeysCommands(CLI::App& app);
+// files create|list|get|delete|content, and download.
+void AddFilesCommands(CLI::App& app);
+// uploads create|get|parts|add-part|complete|cancel, and upload.
+void AddUploadsCommands(CLI::App& app);
+
+// The media type recorded for a file sent from `path`, guessed from its extension.
+std::string MimeTypeFor(const std::filesystem::path& path);
 
 // Options shared by commands that open the stores directly (serve, keys).
 struct StoreFlags {

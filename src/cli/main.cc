@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   fileport::cli::AddServeCommand(app);
   fileport::cli::AddKeysCommands(app);
+  fileport::cli::AddFilesCommands(app);
+  fileport::cli::AddUploadsCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

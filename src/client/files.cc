@@ -184,9 +184,23 @@ Result<std::int64_t> Files::content(const std::string& file_id,
 
 Result<std::int64_t> Files::content(const std::string& file_id,
                                     const std::function<bool(std::string_view)>& on_bytes) const {
+  return content(file_id, ContentRange{}, on_bytes);
+}
+
+Result<std::int64_t> Files::content(const std::string& file_id, const ContentRange& range,
+                                    const std::function<bool(std::string_view)>& on_bytes) const {
+  if (range.offset < 0 || (range.length && *range.length <= 0)) {
+    return UsageError("a range needs offset >= 0 and length > 0", "range");
+  }
   CallbackSink sink(on_bytes);
   HttpRequest req = internal::MakeRequest("GET", FilePath(file_id) + "/content");
   req.sink = &sink;
+  if (range.offset > 0 || range.length) {
+    std::string spec = "Range: bytes=" + std::to_string(range.offset) + "-";
+    if (range.length) spec += std::to_string(range.offset + *range.length - 1);
+    req.headers.push_back(std::move(spec));
+    req.required_status = 206;
+  }
   auto r = core_->Send(req);
   if (!r.ok()) return r.error();
   return r->sink_bytes;

@@ -92,6 +92,12 @@ class FilePage {
   std::shared_ptr<std::optional<ApiError>> error_ = std::make_shared<std::optional<ApiError>>();
 };
 
+// A byte range of a file's content (fileport extension: a Range request answered 206).
+struct ContentRange {
+  std::int64_t offset = 0;
+  std::optional<std::int64_t> length;  // absent: to the end of the file
+};
+
 class Files {
  public:
   explicit Files(std::shared_ptr<const internal::Core> core) : core_(std::move(core)) {}
@@ -120,6 +126,10 @@ class Files {
   // A retry after bytes were delivered is impossible, so only failures before the first byte
   // are retried.
   Result<std::int64_t> content(const std::string& file_id,
+                               const std::function<bool(std::string_view)>& on_bytes) const;
+  // … only the bytes of `range`, streamed to `on_bytes` (how a partial download resumes). An
+  // offset past the last byte is a 416 error (kOtherStatus). Retried as the callback form above.
+  Result<std::int64_t> content(const std::string& file_id, const ContentRange& range,
                                const std::function<bool(std::string_view)>& on_bytes) const;
   std::future<Result<std::int64_t>> content_async(std::string file_id,
                                                   std::filesystem::path dest) const;

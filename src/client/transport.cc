@@ -109,12 +109,25 @@ std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* arg) {
   return size * n;
 }
 
+ApiError UnexpectedStatus(int required, long status) {
+  ApiError e;
+  e.kind = ErrorKind::kInvalidResponse;
+  e.http_status = static_cast<int>(status);
+  e.message = "Expected HTTP " + std::to_string(required) + " but the server answered " +
+              std::to_string(status);
+  return e;
+}
+
 std::size_t OnBody(char* data, std::size_t size, std::size_t n, void* arg) {
   auto* ex = static_cast<Exchange*>(arg);
   long status = 0;
   curl_easy_getinfo(ex->curl, CURLINFO_RESPONSE_CODE, &status);
   std::string_view bytes(data, size * n);
   if (ex->request->sink != nullptr && status >= 200 && status < 300) {
+    if (ex->request->required_status != 0 && status != ex->request->required_status) {
+      ex->local_error = UnexpectedStatus(ex->request->required_status, status);
+      return 0;  // aborts the transfer
+    }
     if (!ex->request->sink->Write(bytes)) {
       ex->local_error = UsageError("the response sink refused the downloaded bytes");
       return 0;  // aborts the transfer
@@ -183,6 +196,39 @@ Result<BodySource> FileRangeSource(const std::string& path, std::int64_t offset,
   return s;
 }
 
+BodySource CountingSource(BodySource source, std::function<void(std::int64_t)> on_read) {
+  class Counting : public BodyReader {
+   public:
+    using Callback = std::shared_ptr<const std::function<void(std::int64_t)>>;
+    Counting(std::unique_ptr<BodyReader> inner, Callback cb)
+        : inner_(std::move(inner)), cb_(std::move(cb)) {}
+    Result<std::size_t> Read(char* buf, std::size_t n) override {
+      auto got = inner_->Read(buf, n);
+      if (got.ok() && *got > 0) {
+        total_ += static_cast<std::int64_t>(*got);
+        (*cb_)(total_);
+      }
+      return got;
+    }
+
+   private:
+    std::unique_ptr<BodyReader> inner_;
+    Callback cb_;
+    std::int64_t total_ = 0;
+  };
+  BodySource s;
+  s.size = source.size;
+  s.open = [open = std::move(source.open),
+            cb = std::make_shared<const std::function<void(std::int64_t)>>(std::move(on_read))]()
+      -> Result<std::unique_ptr<BodyReader>> {
+    auto inner = open();
+    if (!inner.ok()) return inner.error();
+    (*cb)(0);
+    return std::unique_ptr<BodyReader>(std::make_unique<Counting>(std::move(inner).value(), cb));
+  };
+  return s;
+}
+
 BodySource StreamSource(std::istream* stream, std::optional<std::int64_t> size) {
   BodySource s;
   s.size = size.value_or(-1);
@@ -223,6 +269,7 @@ Result<HttpResponse> PerformOnce(const TransportConfig& config, const HttpReques
 
   curl_slist* raw_headers = nullptr;
   for (const auto& h : config.headers) raw_headers = curl_slist_append(raw_headers, h.c_str());
+  for (const auto& h : request.headers) raw_headers = curl_slist_append(raw_headers, h.c_str());
   MimePtr mime;
   if (request.file || !request.fields.empty()) {
     mime.reset(curl_mime_init(c));
@@ -267,6 +314,10 @@ Result<HttpResponse> PerformOnce(const TransportConfig& config, const HttpReques
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   ex.response.status = static_cast<int>(status);
+  if (request.required_status != 0 && status >= 200 && status < 300 &&
+      status != request.required_status) {
+    return UnexpectedStatus(request.required_status, status);
+  }
   return std::move(ex.response);
 }
 

@@ -40,6 +40,9 @@ BodySource BytesSource(std::string_view data);
 Result<BodySource> FileRangeSource(const std::string& path, std::int64_t offset,
                                    std::int64_t length);
 BodySource StreamSource(std::istream* stream, std::optional<std::int64_t> size);
+// `source`, reporting after each read how many bytes this attempt has read so far (a retry
+// starts again from 0). `on_read` runs on the thread sending the request.
+BodySource CountingSource(BodySource source, std::function<void(std::int64_t)> on_read);
 
 // Where a 2xx response body goes when it should not be held in memory.
 class ResponseSink {
@@ -68,7 +71,11 @@ struct HttpRequest {
   std::optional<std::string> json;  // a JSON body
   std::vector<MultipartField> fields;
   std::optional<MultipartFile> file;  // present (or fields non-empty): multipart/form-data
+  std::vector<std::string> headers;   // "Name: value", besides the configured ones
   ResponseSink* sink = nullptr;       // when set, 2xx bodies go here instead of `body`
+  // When set, a 2xx answer of another status fails the attempt (kInvalidResponse) before any
+  // byte reaches the sink: a Range request answered 200 would otherwise append a whole file.
+  int required_status = 0;
 };
 
 inline HttpRequest MakeRequest(std::string method, std::string path,

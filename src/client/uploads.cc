@@ -98,6 +98,20 @@ Result<Upload> Uploads::cancel(const std::string& upload_id) const {
   return ParseBody<Upload>(*r, UploadFromJson);
 }
 
+Result<Upload> Uploads::retrieve(const std::string& upload_id) const {
+  auto r = core_->Send(internal::MakeRequest("GET", UploadPath(upload_id)));
+  if (!r.ok()) return r.error();
+  return ParseBody<Upload>(*r, UploadFromJson);
+}
+
+Result<std::vector<UploadPart>> Parts::list(const std::string& upload_id) const {
+  auto r = core_->Send(internal::MakeRequest("GET", UploadPath(upload_id) + "/parts"));
+  if (!r.ok()) return r.error();
+  auto page = ParseBody<Page<UploadPart>>(*r, UploadPartPageFromJson);
+  if (!page.ok()) return page.error();
+  return std::move(page->data);
+}
+
 Result<Upload> Uploads::upload_file_chunked(const FileInput& file,
                                             const ChunkedUploadParams& params) const {
   if (file.kind() == FileInput::Kind::kStream) {
@@ -119,14 +133,27 @@ Result<Upload> Uploads::upload_file_chunked(const FileInput& file,
   if (total > actual) return UsageError("bytes is larger than the input", "bytes");
   std::string filename = params.filename.value_or(file.filename());
   if (filename.empty()) return UsageError("a filename is required", "filename");
+  const std::int64_t n_parts = (total + params.part_size - 1) / params.part_size;
+  for (const auto& [index, id] : params.done_parts) {
+    if (index < 0 || index >= n_parts || id.empty()) {
+      return UsageError("done_parts names part " + std::to_string(index) + " of " +
+                            std::to_string(n_parts),
+                        "done_parts");
+    }
+  }
 
-  auto upload = create({.bytes = total,
-                        .filename = filename,
-                        .mime_type = params.mime_type,
-                        .purpose = params.purpose,
-                        .expires_after_seconds = params.expires_after_seconds});
-  if (!upload.ok()) return upload;
-  const std::string upload_id = upload->id;
+  std::string upload_id;
+  if (params.upload_id) {
+    upload_id = *params.upload_id;
+  } else {
+    auto upload = create({.bytes = total,
+                          .filename = filename,
+                          .mime_type = params.mime_type,
+                          .purpose = params.purpose,
+                          .expires_after_seconds = params.expires_after_seconds});
+    if (!upload.ok()) return upload;
+    upload_id = upload->id;
+  }
 
   // The md5, when asked for, is read alongside the parts (MD5 needs the bytes in order).
   std::future<Result<std::string>> md5_task;
@@ -134,29 +161,68 @@ Result<Upload> Uploads::upload_file_chunked(const FileInput& file,
     md5_task = std::async(std::launch::async, [&file, total] { return Md5Of(file, total); });
   }
 
-  const std::int64_t n_parts = (total + params.part_size - 1) / params.part_size;
+  auto length_of = [&](std::int64_t i) {
+    return std::min(params.part_size, total - i * params.part_size);
+  };
   std::vector<std::string> part_ids(static_cast<std::size_t>(n_parts));
-  std::atomic<std::int64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;  // guards first_error, done and on_progress calls
-  std::optional<ApiError> first_error;
-  std::int64_t done = 0;
+  std::vector<std::int64_t> todo;
+  std::int64_t done = 0;  // bytes of acknowledged parts
+  for (std::int64_t i = 0; i < n_parts; ++i) {
+    auto it = params.done_parts.find(i);
+    if (it == params.done_parts.end()) {
+      todo.push_back(i);
+    } else {
+      part_ids[static_cast<std::size_t>(i)] = it->second;
+      done += length_of(i);
+    }
+  }
 
-  auto worker = [&] {
+  const int n_threads =
+      static_cast<int>(std::min<std::int64_t>(params.parallel, static_cast<std::int64_t>(todo.size())));
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;  // guards everything below and the callbacks
+  std::optional<ApiError> first_error;
+  std::vector<std::int64_t> in_flight(static_cast<std::size_t>(n_threads), 0);  // bytes read
+  std::int64_t reported = -1;
+  auto report = [&] {  // with mu held
+    if (!params.on_progress) return;
+    std::int64_t now = done;
+    for (auto b : in_flight) now += b;
+    if (now <= reported) return;
+    reported = now;
+    params.on_progress(now, total);
+  };
+  {
+    std::lock_guard lock(mu);
+    report();
+  }
+
+  auto worker = [&](int slot) {
+    auto& mine = in_flight[static_cast<std::size_t>(slot)];
     for (;;) {
-      std::int64_t i = next.fetch_add(1);
-      if (i >= n_parts || failed.load()) return;
-      std::int64_t offset = i * params.part_size;
-      std::int64_t length = std::min(params.part_size, total - offset);
+      std::size_t k = next.fetch_add(1);
+      if (k >= todo.size() || failed.load()) return;
+      const std::int64_t i = todo[k];
+      const std::int64_t offset = i * params.part_size;
+      const std::int64_t length = length_of(i);
       Result<internal::BodySource> source =
           file.kind() == FileInput::Kind::kPath
               ? internal::FileRangeSource(file.path().string(), offset, length)
               : Result<internal::BodySource>(internal::BytesSource(file.bytes().substr(
                     static_cast<std::size_t>(offset), static_cast<std::size_t>(length))));
       Result<UploadPart> part = source.ok()
-                                    ? CreatePart(*core_, upload_id, std::move(source).value())
+                                    ? CreatePart(*core_, upload_id,
+                                                 internal::CountingSource(
+                                                     std::move(source).value(),
+                                                     [&](std::int64_t sent) {
+                                                       std::lock_guard lock(mu);
+                                                       mine = sent;
+                                                       report();
+                                                     }))
                                     : Result<UploadPart>(source.error());
       std::lock_guard lock(mu);
+      mine = 0;
       if (!part.ok()) {
         if (!first_error) first_error = part.error();
         failed = true;
@@ -164,12 +230,12 @@ Result<Upload> Uploads::upload_file_chunked(const FileInput& file,
       }
       part_ids[static_cast<std::size_t>(i)] = part->id;
       done += length;
-      if (params.on_progress) params.on_progress(done, total);
+      if (params.on_part) params.on_part(i, *part);
+      report();
     }
   };
   std::vector<std::thread> threads;
-  int n_threads = static_cast<int>(std::min<std::int64_t>(params.parallel, n_parts));
-  for (int t = 0; t < n_threads; ++t) threads.emplace_back(worker);
+  for (int t = 0; t < n_threads; ++t) threads.emplace_back(worker, t);
   for (auto& t : threads) t.join();
 
   std::optional<std::string> md5 = params.md5;
@@ -179,12 +245,14 @@ Result<Upload> Uploads::upload_file_chunked(const FileInput& file,
     if (computed.ok()) md5 = *computed;
   }
   if (first_error) {
-    cancel(upload_id).status().IgnoreError();  // best effort; the original error matters
+    if (params.cancel_on_failure) {
+      cancel(upload_id).status().IgnoreError();  // best effort; the original error matters
+    }
     return *first_error;
   }
   if (n_parts == 0 && params.on_progress) params.on_progress(0, 0);
   auto completed = complete(upload_id, part_ids, md5);
-  if (!completed.ok()) cancel(upload_id).status().IgnoreError();
+  if (!completed.ok() && params.cancel_on_failure) cancel(upload_id).status().IgnoreError();
   return completed;
 }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,9 @@ class Parts {
   // POST /v1/uploads/{id}/parts with `data` as the part's bytes (a Path, Bytes or Stream
   // input; streamed, never copied whole).
   Result<UploadPart> create(const std::string& upload_id, const FileInput& data) const;
+  // GET /v1/uploads/{id}/parts (fileport extension): the parts the server holds, in arrival
+  // order, each with its `bytes`. How an interrupted upload learns what is left to send.
+  Result<std::vector<UploadPart>> list(const std::string& upload_id) const;
 
  private:
   friend class Uploads;
@@ -64,9 +68,23 @@ struct ChunkedUploadParams {
   std::optional<std::string> md5;
   bool compute_md5 = false;
   std::optional<std::int64_t> expires_after_seconds;
-  // Called (from any of the worker threads, never concurrently) with the bytes of finished
-  // parts so far and the total; the values never decrease and the last call has done == total.
+  // Called (from any of the worker threads, never concurrently) as bytes go out: the bytes
+  // sent so far (parts already on the server count as sent) and the total. The values never
+  // decrease (a part sent again after a retry is not counted twice) and the last call has
+  // done == total.
   std::function<void(std::int64_t done, std::int64_t total)> on_progress;
+
+  // Resuming. `upload_id`: continue this pending upload instead of creating one (its bytes
+  // must be the input's). `done_parts`: part indexes (offset / part_size) the server already
+  // holds, with their part ids; they are not sent again.
+  std::optional<std::string> upload_id;
+  std::map<std::int64_t, std::string> done_parts;
+  // Called (serialized with on_progress) each time the server acknowledges a part, with the
+  // part's index: a journal of these is what lets an interrupted upload resume.
+  std::function<void(std::int64_t index, const UploadPart& part)> on_part;
+  // On failure, cancel the upload (the SDKs' behaviour). A caller that means to resume later
+  // sets false and keeps the upload pending.
+  bool cancel_on_failure = true;
 };
 
 class Uploads {
@@ -82,12 +100,15 @@ class Uploads {
                           const std::optional<std::string>& md5 = std::nullopt) const;
   // POST /v1/uploads/{id}/cancel.
   Result<Upload> cancel(const std::string& upload_id) const;
+  // GET /v1/uploads/{id} (fileport extension): the upload as it stands.
+  Result<Upload> retrieve(const std::string& upload_id) const;
 
-  // Creates an upload, sends `file` (a Path or Bytes input; a Stream cannot be split) in parts
-  // of part_size, `parallel` at a time, each part retried on its own by the usual retry rules,
-  // and completes it in order. On any failure after the upload was created, the upload is
-  // cancelled (best effort) and the first error is returned. Returns the completed Upload
-  // (its `file` holds the new File).
+  // Creates an upload (or continues params.upload_id), sends `file` (a Path or Bytes input; a
+  // Stream cannot be split) in parts of part_size, `parallel` at a time, each part retried on
+  // its own by the usual retry rules, and completes it in order. On any failure after the
+  // upload was created, the upload is cancelled (best effort, unless cancel_on_failure is
+  // false) and the first error is returned. Returns the completed Upload (its `file` holds
+  // the new File).
   Result<Upload> upload_file_chunked(const FileInput& file,
                                      const ChunkedUploadParams& params) const;
   std::future<Result<Upload>> upload_file_chunked_async(FileInput file,
