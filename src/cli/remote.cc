@@ -2,6 +2,7 @@
 #include "cli/remote.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "cli/commands.h"
@@ -12,11 +13,14 @@ namespace fileport::cli {
 using client::ErrorKind;
 
 void AddRemoteFlags(CLI::App& cmd, RemoteFlags& flags) {
+  // The environment is read in MakeClient, not through CLI11's envname: every subcommand
+  // shares one RemoteFlags, and CLI11 applies an option's variable even for subcommands that
+  // were not used, which would overwrite the flag given on the command line.
   cmd.add_option("--base-url", flags.base_url,
-                 std::string("Server base URL (default ") + kDefaultBaseUrl + ")")
-      ->envname("OPENAI_BASE_URL");
-  cmd.add_option("--api-key", flags.api_key, "API key (sent as a Bearer token)")
-      ->envname("OPENAI_API_KEY");
+                 std::string("Server base URL (default: $OPENAI_BASE_URL, else ") +
+                     kDefaultBaseUrl + ")");
+  cmd.add_option("--api-key", flags.api_key,
+                 "API key, sent as a Bearer token (default: $OPENAI_API_KEY)");
   cmd.add_option("--max-retries", flags.max_retries,
                  "Retries of a failed request (connection errors, 408, 409, 429, 5xx)")
       ->check(CLI::Range(0, 100))
@@ -28,9 +32,15 @@ void AddRemoteFlags(CLI::App& cmd, RemoteFlags& flags) {
 }
 
 std::optional<client::Client> MakeClient(const RemoteFlags& flags) {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
   client::ClientOptions o;
-  o.base_url = flags.base_url.empty() ? std::string(kDefaultBaseUrl) : flags.base_url;
-  if (!flags.api_key.empty()) o.api_key = flags.api_key;
+  o.base_url = !flags.base_url.empty() ? flags.base_url : env("OPENAI_BASE_URL");
+  if (o.base_url->empty()) o.base_url = kDefaultBaseUrl;
+  std::string key = !flags.api_key.empty() ? flags.api_key : env("OPENAI_API_KEY");
+  if (!key.empty()) o.api_key = std::move(key);
   o.max_retries = flags.max_retries;
   o.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(flags.timeout_seconds * 1000));
   auto made = client::Client::Make(std::move(o));

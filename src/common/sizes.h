@@ -21,6 +21,15 @@ inline constexpr std::int64_t kBatchDefaultExpirySeconds = 30 * 24 * 3600;
 inline constexpr std::int64_t kMinExpiresAfterSeconds = 3600;
 inline constexpr std::int64_t kMaxExpiresAfterSeconds = 2592000;
 
+// A pending upload accepts parts until they total twice its declared bytes. The slack lets a
+// client send a part again when the answer to a stored copy was lost (a dropped connection, a
+// killed process resuming); the copy left out of `part_ids` is discarded at completion
+// (API.md: "parts received but not listed are discarded"). The bound keeps one upload from
+// holding more than that.
+inline constexpr std::int64_t MaxReceivedBytes(std::int64_t upload_bytes) {
+  return 2 * upload_bytes;
+}
+
 // Parses "64MiB", "64MB" (binary, as API.md says), "1GiB", "512k", "1048576". nullopt on junk.
 std::optional<std::int64_t> ParseByteSize(std::string_view text);
 

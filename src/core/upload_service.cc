@@ -14,8 +14,10 @@ Status PartWrite::Append(std::span<const char> data) {
                                  FormatBytes(limit_) + " (" + std::to_string(limit_) + " bytes)",
                              "data");
     }
-    return InvalidArgument("Part would exceed the upload's size: only " +
-                               std::to_string(limit_) + " bytes remain of the declared bytes",
+    return InvalidArgument("Part would exceed what the upload may receive: only " +
+                               std::to_string(limit_) +
+                               " more bytes are accepted (parts may total twice the upload's "
+                               "bytes)",
                            "data");
   }
   if (md5_) md5_->Update(data);
@@ -113,10 +115,13 @@ Result<std::unique_ptr<PartWrite>> UploadService::StartPart(
   ASSIGN_OR_RETURN(auto parts, ctx_.meta.ListParts(project, upload_id));
   std::int64_t received = 0;
   for (const auto& p : parts) received += p.bytes;
-  const std::int64_t left = u.bytes - received;
+  const std::int64_t left = MaxReceivedBytes(u.bytes) - received;
   if (left <= 0) {
-    return InvalidArgument("Upload " + upload_id + " has already received all of its " +
-                               std::to_string(u.bytes) + " bytes",
+    return InvalidArgument("Upload " + upload_id + " has already received " +
+                               std::to_string(received) + " bytes, twice its " +
+                               std::to_string(u.bytes) +
+                               " bytes: complete it with the parts that make up the file, or "
+                               "cancel it",
                            "data");
   }
   const bool part_bound = ctx_.options.max_part_bytes <= left;
@@ -176,8 +181,8 @@ Result<UploadPart> UploadService::FinishPart(const std::string& project,
     switch (s.code()) {
       case StatusCode::kOutOfRange:
         return InvalidArgument(
-            "Part would exceed the upload's size: the parts received would total more than "
-            "the upload's bytes",
+            "Part would exceed what the upload may receive: the parts received would total "
+            "more than twice the upload's bytes",
             "data");
       case StatusCode::kFailedPrecondition: {
         auto u = Load(project, part.upload_id);

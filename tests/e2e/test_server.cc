@@ -44,6 +44,7 @@ TestServer::TestServer(TestServerOptions options)
     return;
   }
   blobs_ = std::move(blobs).value();
+  if (options_.wrap_blobs) blobs_ = options_.wrap_blobs(std::move(blobs_));
   ctx_ = std::make_unique<ServiceContext>(
       ServiceContext{*meta_, *blobs_, clock_, ids_, options_.service});
   files_ = std::make_unique<FileService>(*ctx_);

@@ -48,6 +48,8 @@ struct TestServerOptions {
   ApiOptions api;
   // Where the FakeClock starts (milliseconds since the epoch).
   std::int64_t start_millis = 1'700'000'000'000;
+  // When set, wraps the local blob store (to hold, count or fail writes in a test).
+  std::function<std::unique_ptr<BlobStore>(std::unique_ptr<BlobStore>)> wrap_blobs;
 };
 
 class TestServer {

@@ -190,14 +190,25 @@ test('part ids: duplicates, unknown and foreign parts → 400, upload stays pend
   assert.equal((await bytesOf(await client.files.content(done2.file.id))).toString(), 'wxyz');
 });
 
-test('a part larger than the remaining bytes → 400 param data, nothing counted', T, async () => {
-  const u = await newUpload(10);
-  await expectError(addPart(u.id, randomBytes(11)), OpenAI.BadRequestError, { status: 400, param: 'data' });
+test('parts past twice the declared bytes → 400 param data, nothing counted', T, async () => {
+  const u = await newUpload(10);  // parts may total 20 bytes
+  await expectError(addPart(u.id, randomBytes(21)), OpenAI.BadRequestError, { status: 400, param: 'data' });
   const p1 = await addPart(u.id, Buffer.from('012345'));
-  await expectError(addPart(u.id, Buffer.from('6789X')), OpenAI.BadRequestError, { status: 400, param: 'data' });
+  await expectError(addPart(u.id, Buffer.from('6789X'.repeat(3))), OpenAI.BadRequestError, { status: 400, param: 'data' });
   const p2 = await addPart(u.id, Buffer.from('6789'));
   const done = await client.uploads.complete(u.id, { part_ids: [p1.id, p2.id], md5: md5hex(Buffer.from('0123456789')) });
   assert.equal(done.file.bytes, 10);
+});
+
+test('a part sent again (its first answer lost) is accepted; the unlisted copy is discarded', T, async () => {
+  const u = await newUpload(4);
+  const a = await addPart(u.id, Buffer.from('ab'));
+  const lost = await addPart(u.id, Buffer.from('cd'));
+  const again = await addPart(u.id, Buffer.from('cd'));
+  assert.notEqual(lost.id, again.id);
+  const done = await client.uploads.complete(u.id, { part_ids: [a.id, again.id] });
+  assert.equal(done.file.bytes, 4);
+  assert.equal((await bytesOf(await client.files.content(done.file.id))).toString(), 'abcd');
 });
 
 test("data not sent as a named file: raw Buffer and unnamed Blob → 400 'data' is a required property", T, async () => {

@@ -188,16 +188,23 @@ TEST_F(UploadServiceTest, StartPartRefusesAtOnceWhenNotPending) {
   EXPECT_EQ(env.mem_blobs.blob_count(), 1u);  // only the completed file's part
 }
 
-TEST_F(UploadServiceTest, StartPartRefusesAtOnceWhenAllBytesArrived) {
+TEST_F(UploadServiceTest, StartPartRefusesAtOnceWhenTwiceTheBytesArrived) {
   Upload u = MakeUpload(3);
   MakePart(u, "abc");
+  MakePart(u, "abc");  // the same bytes again, as a client that lost the first answer sends
   EXPECT_THAT(env.uploads.StartPart(kProject, u.id, std::nullopt),
               StatusIs(StatusCode::kInvalidArgument,
-                       "Upload " + u.id + " has already received all of its 3 bytes", "data"));
+                       "Upload " + u.id +
+                           " has already received 6 bytes, twice its 3 bytes: complete it with "
+                           "the parts that make up the file, or cancel it",
+                       "data"));
   Upload empty = MakeUpload(0);
   EXPECT_THAT(env.uploads.StartPart(kProject, empty.id, std::nullopt),
               StatusIs(StatusCode::kInvalidArgument,
-                       "Upload " + empty.id + " has already received all of its 0 bytes", "data"));
+                       "Upload " + empty.id +
+                           " has already received 0 bytes, twice its 0 bytes: complete it with "
+                           "the parts that make up the file, or cancel it",
+                       "data"));
 }
 
 TEST_F(UploadServiceTest, StartPartRefusesAMalformedContentMd5) {
@@ -260,25 +267,25 @@ TEST_F(PartLimitsTest, PartBoundIsInclusive) {
 }
 
 TEST_F(PartLimitsTest, RemainingBytesBoundWhenLessThanAPart) {
-  auto u = small->CreateUpload(kProject, 20);
+  // 18 declared bytes: parts may total 36.
+  auto u = small->CreateUpload(kProject, 18);
   FP_ASSERT_OK(u);
-  FP_ASSERT_OK(small->AddPart(kProject, u->id, Bytes(8)));
-  FP_ASSERT_OK(small->AddPart(kProject, u->id, Bytes(8)));
+  for (int i = 0; i < 4; ++i) FP_ASSERT_OK(small->AddPart(kProject, u->id, Bytes(8)));
   EXPECT_THAT(small->AddPart(kProject, u->id, Bytes(5)),
               StatusIs(StatusCode::kInvalidArgument,
-                       "Part would exceed the upload's size: only 4 bytes remain of the "
-                       "declared bytes",
+                       "Part would exceed what the upload may receive: only 4 more bytes are "
+                       "accepted (parts may total twice the upload's bytes)",
                        "data"));
   auto last = small->AddPart(kProject, u->id, Bytes(4));
   FP_ASSERT_OK(last);
   auto parts = small->uploads.ListParts(kProject, u->id);
   FP_ASSERT_OK(parts);
-  EXPECT_EQ(parts->size(), 3u);
-  EXPECT_EQ(small->mem_blobs.blob_count(), 3u);
+  EXPECT_EQ(parts->size(), 5u);
+  EXPECT_EQ(small->mem_blobs.blob_count(), 5u);
 }
 
 TEST_F(PartLimitsTest, ExactlyAPartLeftIsPartBound) {
-  auto u = small->CreateUpload(kProject, 8);
+  auto u = small->CreateUpload(kProject, 4);  // room for 8 bytes: one whole part
   FP_ASSERT_OK(u);
   EXPECT_THAT(small->AddPart(kProject, u->id, Bytes(9)),
               StatusIs(StatusCode::kInvalidArgument,
@@ -302,8 +309,9 @@ TEST(PartLimitsDefault, SixtyFourMiBPartIsAccepted) {
 }
 
 TEST_F(UploadServiceTest, ParallelPartsOverTheRemainingBytesAreRefusedAtInsert) {
-  // Both parts pass StartPart (each sees 4 bytes left); the store refuses the second.
-  Upload u = MakeUpload(4);
+  // Both parts pass StartPart (each sees 4 bytes left: twice the 2 declared); the store
+  // refuses the second.
+  Upload u = MakeUpload(2);
   auto w1 = env.uploads.StartPart(kProject, u.id, std::nullopt);
   auto w2 = env.uploads.StartPart(kProject, u.id, std::nullopt);
   FP_ASSERT_OK(w1);
@@ -313,8 +321,8 @@ TEST_F(UploadServiceTest, ParallelPartsOverTheRemainingBytesAreRefusedAtInsert) 
   FP_ASSERT_OK(env.uploads.FinishPart(kProject, std::move(*w1)));
   EXPECT_THAT(env.uploads.FinishPart(kProject, std::move(*w2)),
               StatusIs(StatusCode::kInvalidArgument,
-                       "Part would exceed the upload's size: the parts received would total "
-                       "more than the upload's bytes",
+                       "Part would exceed what the upload may receive: the parts received "
+                       "would total more than twice the upload's bytes",
                        "data"));
   EXPECT_EQ(PartIds(u).size(), 1u);
   env.SweepAndExpectNoOrphans();
@@ -633,25 +641,26 @@ TEST_F(UploadServiceTest, CompleteThatLosesARaceToAnIdenticalCompleteAnswersTheS
 
 // --- Unlisted parts ----------------------------------------------------------------------
 
-TEST_F(UploadServiceTest, PartsAreNeverUnlistedBecauseTheyCannotExceedBytes) {
-  // API.md: "Parts received but not listed are discarded". With parts refused once they
-  // would exceed `bytes`, and part_ids required to sum to exactly `bytes`, every successful
-  // complete lists every part (each holds at least one byte). This pins that consequence:
-  // a client with a bad part can only cancel and start over.
+TEST_F(UploadServiceTest, UnlistedPartsAreDiscardedAtCompletion) {
+  // API.md: "Parts received but not listed are discarded". A client that lost the answer to
+  // a stored part sends it again; the completion lists one copy and the other goes.
   Upload u = MakeUpload(4);
   UploadPart a = MakePart(u, "ab");
+  UploadPart lost = MakePart(u, "cd");  // stored, but its answer never reached the client
   UploadPart b = MakePart(u, "cd");
-  EXPECT_THAT(env.AddPart(kProject, u.id, "zz"),
-              StatusIs(StatusCode::kInvalidArgument,
-                       "Upload " + u.id + " has already received all of its 4 bytes", "data"));
   EXPECT_THAT(env.uploads.Complete(kProject, u.id, {a.id}, std::nullopt),
               StatusIs(StatusCode::kInvalidArgument,
                        "The number of bytes uploaded (2) does not match the expected number of "
                        "bytes (4)",
                        "part_ids"));
-  auto done = env.uploads.Complete(kProject, u.id, {b.id, a.id}, std::nullopt);
+  auto done = env.uploads.Complete(kProject, u.id, {a.id, b.id}, std::nullopt);
   FP_ASSERT_OK(done);
+  auto content = env.Read(kProject, done->file->id);
+  FP_ASSERT_OK(content);
+  EXPECT_EQ(*content, "abcd");
+  env.SweepAndExpectNoOrphans();
   EXPECT_EQ(env.StoredBlobKeys(), (std::set<std::string>{a.blob_key, b.blob_key}));
+  EXPECT_FALSE(env.StoredBlobKeys().count(lost.blob_key));
 }
 
 // --- Cancel ------------------------------------------------------------------------------

@@ -102,7 +102,8 @@ class MetadataStore {
   virtual Result<Upload> GetUpload(const std::string& project, const std::string& id) = 0;
   // Atomically: the upload exists in part.project (else NotFound as GetUpload), is pending
   // and now < expires_at (else FailedPrecondition), and the bytes of its parts plus
-  // part.bytes do not exceed upload.bytes (else OutOfRange); then inserts the part and
+  // part.bytes do not exceed MaxReceivedBytes(upload.bytes) — twice the declared bytes,
+  // common/sizes.h — (else OutOfRange); then inserts the part and
   // removes the garbage row of part.blob_key (Aborted, inserting nothing, if that row is gone
   // or leased).
   virtual Status InsertPart(const UploadPart& part, std::int64_t now) = 0;

@@ -8,6 +8,8 @@
 #include <tuple>
 #include <utility>
 
+#include "common/sizes.h"
+
 namespace fileport {
 namespace {
 
@@ -205,11 +207,11 @@ Status MemoryMetadataStore::InsertPart(const UploadPart& part, std::int64_t now)
   const Upload& u = row->upload;
   if (u.status != UploadStatus::kPending) return NotPending(u);
   if (now >= u.expires_at) return FailedPrecondition("Upload " + u.id + " has expired");
-  if (row->received_bytes + part.bytes > u.bytes) {
+  if (row->received_bytes + part.bytes > MaxReceivedBytes(u.bytes)) {
     return Status(StatusCode::kOutOfRange,
                   "The parts received so far (" + std::to_string(row->received_bytes) +
                       " bytes) plus this part (" + std::to_string(part.bytes) +
-                      " bytes) exceed the upload's " + std::to_string(u.bytes) + " bytes",
+                      " bytes) exceed twice the upload's " + std::to_string(u.bytes) + " bytes",
                   "data");
   }
   if (parts_.count(part.id)) return AlreadyExists("Part " + part.id + " already exists");

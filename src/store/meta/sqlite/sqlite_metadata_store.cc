@@ -876,7 +876,7 @@ Status SqliteMetadataStore::InsertPart(const UploadPart& part, std::int64_t now)
       ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE uploads SET received_bytes = received_bytes + ?1, "
                                          "part_count = part_count + 1 "
                                          "WHERE id = ?2 AND project = ?3 AND status = 'pending' "
-                                         "AND expires_at > ?4 AND received_bytes + ?1 <= bytes "
+                                         "AND expires_at > ?4 AND received_bytes + ?1 <= 2 * bytes "
                                          "RETURNING part_count"));
       ASSIGN_OR_RETURN(bool row, s.BindAll(part.bytes, part.upload_id, part.project, now).Step());
       if (row) {
@@ -904,7 +904,8 @@ Status SqliteMetadataStore::InsertPart(const UploadPart& part, std::int64_t now)
       return Status(StatusCode::kOutOfRange,
                     "The parts received so far (" + std::to_string(st->received_bytes) +
                         " bytes) plus this part (" + std::to_string(part.bytes) +
-                        " bytes) exceed the upload's " + std::to_string(st->bytes) + " bytes",
+                        " bytes) exceed twice the upload's " + std::to_string(st->bytes) +
+                        " bytes",
                     "data");
     }
     {
