@@ -62,6 +62,10 @@ ApiResponse ErrorResponse(const Status& s) {
     // Internal details (paths, library messages) stay in the server's log.
     spdlog::error("internal error: {}", s.ToString());
     message = "The server had an error while processing your request.";
+  } else if (s.code() == StatusCode::kUnavailable) {
+    // A store that is down or busy names hosts, ports and paths: those stay in the log too.
+    spdlog::warn("unavailable: {}", s.ToString());
+    message = "The server is temporarily unable to handle the request. Please retry.";
   }
   ApiResponse r =
       JsonResponse(http, ErrorJson(message, ErrorTypeFor(s.code()), s.param(), s.error_code()));

@@ -100,25 +100,29 @@ int Revoke(const KeysFlags& f) {
 }  // namespace
 
 void AddKeysCommands(CLI::App& app) {
-  auto flags = std::make_shared<KeysFlags>();
   CLI::App* keys = app.add_subcommand("keys", "Manage API keys (stored hashed)");
   keys->require_subcommand(1);
-
+  // One KeysFlags per subcommand: CLI11 applies an option's environment variable even for
+  // subcommands that were not used, so shared storage would let FILEPORT_DATA overwrite the
+  // --data given to the subcommand that runs.
+  auto create_flags = std::make_shared<KeysFlags>();
   CLI::App* create = keys->add_subcommand("create", "Create a key for a project; prints it once");
-  create->add_option("--project", flags->project, "Project the key belongs to")->required();
-  create->add_flag("--json", flags->json, "Print the key as JSON");
-  AddStoreFlags(*create, flags->store);
-  create->callback([flags] { throw CLI::RuntimeError(Create(*flags)); });
+  create->add_option("--project", create_flags->project, "Project the key belongs to")->required();
+  create->add_flag("--json", create_flags->json, "Print the key as JSON");
+  AddStoreFlags(*create, create_flags->store);
+  create->callback([create_flags] { throw CLI::RuntimeError(Create(*create_flags)); });
 
+  auto list_flags = std::make_shared<KeysFlags>();
   CLI::App* list = keys->add_subcommand("list", "List keys (secrets are never shown)");
-  list->add_flag("--json", flags->json, "Print JSON");
-  AddStoreFlags(*list, flags->store);
-  list->callback([flags] { throw CLI::RuntimeError(List(*flags)); });
+  list->add_flag("--json", list_flags->json, "Print JSON");
+  AddStoreFlags(*list, list_flags->store);
+  list->callback([list_flags] { throw CLI::RuntimeError(List(*list_flags)); });
 
+  auto revoke_flags = std::make_shared<KeysFlags>();
   CLI::App* revoke = keys->add_subcommand("revoke", "Revoke a key by its id (key_…)");
-  revoke->add_option("KEY_ID", flags->id, "The key's id")->required();
-  AddStoreFlags(*revoke, flags->store);
-  revoke->callback([flags] { throw CLI::RuntimeError(Revoke(*flags)); });
+  revoke->add_option("KEY_ID", revoke_flags->id, "The key's id")->required();
+  AddStoreFlags(*revoke, revoke_flags->store);
+  revoke->callback([revoke_flags] { throw CLI::RuntimeError(Revoke(*revoke_flags)); });
 }
 
 }  // namespace fileport::cli

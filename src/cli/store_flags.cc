@@ -20,10 +20,13 @@ void AddStoreFlags(CLI::App& cmd, StoreFlags& flags) {
       ->envname("FILEPORT_DATA")
       ->capture_default_str();
   cmd.add_option("--meta", flags.meta,
-                 "Metadata store URI (default sqlite://DATA/meta.db; also memory:)")
+                 "Metadata store URI (default sqlite://DATA/meta.db; also "
+                 "postgres://USER:PASSWORD@HOST:PORT/DB, memory:)")
       ->envname("FILEPORT_META");
   cmd.add_option("--blobs", flags.blobs,
-                 "Blob store URI (default file://DATA/blobs; also memory:)")
+                 "Blob store URI (default file://DATA/blobs; also "
+                 "s3://BUCKET[/PREFIX]?endpoint=URL&region=R with AWS_ACCESS_KEY_ID and "
+                 "AWS_SECRET_ACCESS_KEY, memory:)")
       ->envname("FILEPORT_BLOBS");
 }
 
