@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
+#include <thread>
 
 #include "api/api.h"
 #include "cli/commands.h"
@@ -28,6 +31,7 @@ struct ServeFlags {
   int header_timeout = 30;
   int idle_timeout = 60;
   int max_connections = 4096;
+  int drain_timeout = 30;
   std::string log_level = "info";
   bool restrict_downloads = false;
 };
@@ -144,9 +148,27 @@ int Serve(const ServeFlags& f) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  spdlog::info("signal {} received, stopping", sig);
-  (*server)->Stop();
+  spdlog::info("signal {} received: finishing the requests in progress (up to {} s; signal "
+               "again to stop at once)",
+               sig, f.drain_timeout);
   sweeper.Stop();
+  std::atomic<bool> drained_all{false};
+  std::atomic<bool> done{false};
+  std::thread drain([&] {
+    drained_all = (*server)->Drain(std::chrono::seconds(f.drain_timeout));
+    done = true;
+  });
+  while (!done) {
+    const timespec poll{0, 100'000'000};
+    if (sigtimedwait(&stop_signals, nullptr, &poll) > 0) {
+      spdlog::warn("second signal: stopping now");
+      (*server)->Stop();
+      break;
+    }
+  }
+  drain.join();
+  if (!drained_all) spdlog::warn("stopped with requests still in progress");
+  spdlog::info("stopped");
   return kExitOk;
 }
 
@@ -181,6 +203,11 @@ void AddServeCommand(CLI::App& app) {
                   "Seconds a client has to send a request header")
       ->envname("FILEPORT_HEADER_TIMEOUT")
       ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", flags->drain_timeout,
+                  "Seconds SIGTERM/SIGINT waits for requests in progress before stopping")
+      ->envname("FILEPORT_DRAIN_TIMEOUT")
+      ->check(CLI::Range(0, 3600))
       ->capture_default_str();
   cmd->add_option("--idle-timeout", flags->idle_timeout,
                   "Seconds a body may stall before the request is dropped")

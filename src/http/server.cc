@@ -33,6 +33,7 @@ struct Shared {
   ServerOptions options;
   net::thread_pool& pool;
   Metrics& metrics;
+  std::atomic<bool> draining{false};  // answers carry Connection: close from now on
 };
 
 std::string Lower(std::string_view s) {
@@ -396,6 +397,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (response_started_) return;
     response_started_ = true;
     status_ = r.status;
+    if (shared_.draining) r.close = true;  // stopping: no further request on this connection
     close_after_ = r.close || !keep_alive_;
     if (r.close) keep_alive_ = false;
     const unsigned version = parser_ ? parser_->get().version() : 11;
@@ -688,11 +690,15 @@ struct HttpServer::Impl {
         s.set_option(tcp::no_delay(true), ec);
         std::make_shared<Session>(std::move(s), shared)->Run();
       }
-      if (!stopping) Accept();
+      if (!stopping && !shared.draining) Accept();
     });
   }
 
   net::io_context ioc;
+  // Keeps the event loop running while no operation is pending on it: during a drain the
+  // acceptor is closed and a session may be waiting only for a worker, whose hand-back must
+  // still find a running loop.
+  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
   tcp::acceptor acceptor;
   net::thread_pool pool;
   Shared shared;
@@ -727,6 +733,29 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Api& api, const ServerOpti
 }
 
 std::uint16_t HttpServer::port() const { return impl_->port; }
+
+bool HttpServer::Drain(std::chrono::milliseconds timeout) {
+  if (!impl_ || impl_->stopping) return false;
+  impl_->shared.draining = true;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  // Requests finish on their own threads; this thread only watches the count (shutdown is
+  // rare and a 20 ms poll costs nothing).
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool drained = false;
+  while (!impl_->stopping) {
+    if (impl_->shared.metrics.in_flight.load() == 0) {
+      drained = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop();
+  return drained;
+}
 
 void HttpServer::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;

@@ -44,6 +44,10 @@ class HttpServer {
   std::uint16_t port() const;
   // Stops accepting, closes connections, and joins every thread. Idempotent.
   void Stop();
+  // A graceful stop: closes the listening socket, lets the requests in progress finish (their
+  // answers close their connections) for up to `timeout`, then Stop()s. Returns true when
+  // every request finished in time. A Stop() from another thread ends the wait at once.
+  bool Drain(std::chrono::milliseconds timeout);
 
  private:
   struct Impl;

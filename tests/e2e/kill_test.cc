@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -243,6 +245,15 @@ class ServerProcess {
   std::string Terminate() {
     if (pid_ <= 0) return "not running";
     ::kill(pid_, SIGTERM);
+    return WaitForExit();
+  }
+
+  // Sends SIGTERM and returns at once (the server drains the requests in progress).
+  void SendTerm() { ::kill(pid_, SIGTERM); }
+
+  // Waits (bounded) for the process to exit. Returns "" on exit status 0.
+  std::string WaitForExit() {
+    if (pid_ <= 0) return "not running";
     const auto deadline = SteadyClock::now() + kStopTimeout;
     int status = 0;
     while (::waitpid(pid_, &status, WNOHANG) != pid_) {
@@ -259,6 +270,7 @@ class ServerProcess {
 
   // "http://127.0.0.1:PORT" of the running server (the /v1 routes hang below it).
   const std::string& base_url() const { return base_; }
+  std::uint16_t port() const { return static_cast<std::uint16_t>(std::stoi(base_.substr(17))); }
   int starts() const { return starts_; }
 
  private:
@@ -1169,6 +1181,90 @@ TEST(KillTest, AcknowledgedWritesSurviveSigkillAndRestart) {
   } else {
     std::printf("[kill] kept %s (server-N.out/.err are each start's output)\n", root.c_str());
   }
+}
+
+// A socket to 127.0.0.1:port; -1 when the connection is refused.
+int ConnectTo(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+TEST(DrainTest, SigtermLetsTheRequestInProgressFinishAndRefusesNewConnections) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::string root_template = (fs::temp_directory_path() / "fileport-drain-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(root_template.data()), nullptr) << std::strerror(errno);
+  const fs::path root = root_template;
+  ServerProcess server(root, root / "data");
+  ASSERT_EQ(server.Start(), "");
+
+  const std::string payload(3 << 20, 'd');
+  const std::string head_part =
+      "--b\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n"
+      "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d.bin\"\r\n"
+      "Content-Type: application/octet-stream\r\n\r\n";
+  const std::string tail_part = "\r\n--b--\r\n";
+  const std::size_t length = head_part.size() + payload.size() + tail_part.size();
+  int fd = ConnectTo(server.port());
+  ASSERT_GE(fd, 0);
+  // Half the body, then SIGTERM while the request is in progress.
+  ASSERT_TRUE(SendAll(fd, "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                          "boundary=b\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n" +
+                          head_part + payload.substr(0, payload.size() / 2)));
+  server.SendTerm();
+  // The listening socket closes: new connections are refused (bounded wait for the signal).
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
+  int probe = -1;
+  while ((probe = ConnectTo(server.port())) >= 0 && SteadyClock::now() < deadline) {
+    ::close(probe);
+    std::this_thread::sleep_for(milliseconds(10));  // bounded polling for the drain to start
+  }
+  EXPECT_LT(probe, 0) << "still accepting connections after SIGTERM";
+  // The request in progress still completes, and its answer closes the connection.
+  ASSERT_TRUE(SendAll(fd, payload.substr(payload.size() / 2) + tail_part));
+  std::string response;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    response.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  EXPECT_EQ(response.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << response;
+  EXPECT_NE(response.find("Connection: close\r\n"), std::string::npos) << response;
+  EXPECT_EQ(server.WaitForExit(), "");
+
+  // What was acknowledged during the drain is there after a restart.
+  auto body_at = response.find("\r\n\r\n");
+  ASSERT_NE(body_at, std::string::npos);
+  auto file = ParseObject(response.substr(body_at + 4));
+  ASSERT_TRUE(file.has_value()) << response;
+  ASSERT_EQ(server.Start(), "");
+  HttpClient c(server.base_url());
+  auto content = c.Get("/v1/files/" + Str(*file, "id") + "/content");
+  EXPECT_EQ(content.status, 200);
+  EXPECT_TRUE(content.body == payload);
+  EXPECT_EQ(server.Terminate(), "");
+  std::error_code ec;
+  fs::remove_all(root, ec);
 }
 
 }  // namespace
