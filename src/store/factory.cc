@@ -5,7 +5,9 @@
 
 #include "store/blob/local/local_blob_store.h"
 #include "store/blob/memory/memory_blob_store.h"
+#include "store/blob/s3/s3_blob_store.h"
 #include "store/meta/memory/memory_metadata_store.h"
+#include "store/meta/postgres/postgres_metadata_store.h"
 #include "store/meta/sqlite/sqlite_metadata_store.h"
 
 namespace fileport {
@@ -39,8 +41,13 @@ Result<std::unique_ptr<MetadataStore>> OpenMetadataStore(const std::string& uri)
     if (p.has_parent_path()) RETURN_IF_ERROR(EnsureDir(p.parent_path()));
     return SqliteMetadataStore::Open(p.string());
   }
+  if (After(uri, "postgres") || After(uri, "postgresql")) {
+    // libpq reads the URI itself (host, port, database, credentials, sslmode, …).
+    return PostgresMetadataStore::Open(uri);
+  }
   return InvalidArgument("Unsupported metadata store URI '" + DescribeStoreUri(uri) +
-                         "' (expected sqlite://PATH or memory:)");
+                         "' (expected sqlite://PATH, postgres://[USER[:PASSWORD]@]HOST[:PORT]/DB "
+                         "or memory:)");
 }
 
 Result<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& uri) {
@@ -53,8 +60,15 @@ Result<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& uri) {
     ASSIGN_OR_RETURN(auto store, LocalBlobStore::Open(*path));
     return std::unique_ptr<BlobStore>(std::move(store));
   }
+  if (After(uri, "s3")) {
+    ASSIGN_OR_RETURN(S3BlobOptions options, S3BlobOptions::FromUri(uri));
+    ASSIGN_OR_RETURN(auto store, S3BlobStore::Open(std::move(options)));
+    return std::unique_ptr<BlobStore>(std::move(store));
+  }
   return InvalidArgument("Unsupported blob store URI '" + DescribeStoreUri(uri) +
-                         "' (expected file://PATH or memory:)");
+                         "' (expected file://PATH, "
+                         "s3://BUCKET[/PREFIX]?endpoint=http(s)://HOST[:PORT]&region=REGION "
+                         "or memory:)");
 }
 
 std::string DescribeStoreUri(const std::string& uri) {

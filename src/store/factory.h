@@ -1,6 +1,10 @@
 // Builds stores from URIs, the one place that knows every backend:
 //   metadata: sqlite:///abs/path/meta.db · sqlite://relative/meta.db · memory:
+//             postgres://user:pw@host:5432/db?sslmode=require (also postgresql://; any libpq URI)
 //   blobs:    file:///abs/path/blobs     · file://relative/blobs     · memory:
+//             s3://BUCKET[/PREFIX]?endpoint=http://host:port&region=us-east-1 (any S3 engine;
+//             also path_style, part_size, create_bucket; no endpoint: AWS; credentials from
+//             AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, never in the URI; see s3_blob_store.h)
 #pragma once
 
 #include <memory>

@@ -1,10 +1,15 @@
 // BlobStore conformance: one suite of behaviour every backend must share, instantiated for each
 // backend through a named factory, followed by tests of what only one backend promises
-// (the local store's key grammar, layout, temp-file hygiene and ENOSPC translation).
+// (the local store's key grammar, layout, temp-file hygiene and ENOSPC translation; the S3
+// store's protocol details, multipart hygiene and credential errors).
 //
 // To add a backend, append a BlobStoreFactory to Factories(). A factory that cannot run here
 // (no server, no credentials) returns Unavailable with the reason: the test is then reported
 // as skipped with that reason, never silently passed.
+//
+// The S3 backend runs against the engine named by FILEPORT_TEST_S3 (an s3:// URI, see
+// S3BlobOptions::FromUri) with credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY;
+// `eval "$(scripts/ceph.sh start DIR)"` starts a local Ceph RGW and sets all three.
 #include "store/blob/blob_store.h"
 
 #include <dirent.h>
@@ -13,7 +18,10 @@
 
 #include "support/scratch_dir.h"
 #include "support/status_assertions.h"
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +36,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <span>
 #include <string>
@@ -40,6 +49,8 @@
 #include "common/status.h"
 #include "store/blob/local/local_blob_store.h"
 #include "store/blob/memory/memory_blob_store.h"
+#include "store/blob/s3/s3_blob_store.h"
+#include "store/blob/s3/s3_protocol.h"
 
 namespace fileport {
 namespace {
@@ -188,6 +199,84 @@ BlobStoreFactory LocalFactory(std::string name, LocalBlobOptions options) {
           }};
 }
 
+// Options for a store on the engine named by FILEPORT_TEST_S3, under a prefix of its own:
+// tests run in parallel processes against one bucket, and one test's CleanupTemporary(0) must
+// not abort another's uploads. Unavailable (the suite skips) when the variable is unset.
+Result<S3BlobOptions> TestS3Options() {
+  const char* uri = std::getenv("FILEPORT_TEST_S3");
+  if (uri == nullptr || *uri == '\0') {
+    return Unavailable(
+        "FILEPORT_TEST_S3 is not set; start an S3 engine with "
+        "`eval \"$(scripts/ceph.sh start DIR)\"` (it also sets AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY)");
+  }
+  ASSIGN_OR_RETURN(S3BlobOptions options, S3BlobOptions::FromUri(uri));
+  if (!options.key_prefix.empty() && options.key_prefix.back() != '/') options.key_prefix += '/';
+  options.key_prefix += "conformance-" + RandomHex(8);
+  return options;
+}
+
+// Opens the store; with FILEPORT_TEST_S3 set, an engine that cannot be used is a failure, not
+// a reason to skip.
+Result<std::unique_ptr<S3BlobStore>> OpenTestS3(S3BlobOptions options) {
+  auto store = S3BlobStore::Open(std::move(options));
+  if (!store.ok() && store.status().code() == StatusCode::kUnavailable) {
+    return Internal("FILEPORT_TEST_S3 is set but the store does not open: " +
+                    store.status().message());
+  }
+  return store;
+}
+
+StoreUnderTest S3UnderTest(std::unique_ptr<S3BlobStore> store) {
+  S3BlobStore* raw = store.get();
+  // Temporary data: multipart uploads in progress under the store's prefix.
+  return StoreUnderTest{std::move(store), [raw] {
+                          auto uploads = raw->ListPendingUploads();
+                          return uploads.ok() ? uploads->size() : SIZE_MAX;
+                        }};
+}
+
+BlobStoreFactory S3Factory() {
+  return {"s3", [](const std::string&) -> Result<StoreUnderTest> {
+            ASSIGN_OR_RETURN(S3BlobOptions options, TestS3Options());
+            ASSIGN_OR_RETURN(auto store, OpenTestS3(std::move(options)));
+            return S3UnderTest(std::move(store));
+          }};
+}
+
+// Sub-parts of 256 KiB + 1 byte, so that the suite's megabyte-sized blobs go through many
+// parts, appends span several of them and boundaries fall at odd offsets. S3 itself refuses
+// parts under 5 MiB; engines configured to accept them (scripts/ceph.sh sets RGW's
+// `rgw multipart min part size`) run this variant, others skip it, as probed once.
+constexpr std::size_t kSmallPartBytes = 256 * 1024 + 1;
+
+Status ProbeSmallParts(const S3BlobOptions& options) {
+  static const Status probed = [&options]() -> Status {
+    ASSIGN_OR_RETURN(auto store, OpenTestS3(options));
+    ASSIGN_OR_RETURN(auto writer, store->NewWriter("probe"));
+    RETURN_IF_ERROR(writer->Append(Pattern(2 * kSmallPartBytes + 1, 0)));
+    Status s = writer->Commit();
+    if (!s.ok() && s.message().find("EntityTooSmall") != std::string::npos) {
+      return Unavailable(
+          "the S3 engine refuses parts under 5 MiB (RGW: set `rgw multipart min "
+          "part size`, as scripts/ceph.sh does)");
+    }
+    RETURN_IF_ERROR(s);
+    return store->Delete("probe");
+  }();
+  return probed;
+}
+
+BlobStoreFactory S3SmallSubpartsFactory() {
+  return {"s3_small_subparts", [](const std::string&) -> Result<StoreUnderTest> {
+            ASSIGN_OR_RETURN(S3BlobOptions options, TestS3Options());
+            options.part_bytes = kSmallPartBytes;
+            RETURN_IF_ERROR(ProbeSmallParts(options));
+            ASSIGN_OR_RETURN(auto store, OpenTestS3(std::move(options)));
+            return S3UnderTest(std::move(store));
+          }};
+}
+
 std::vector<BlobStoreFactory> Factories() {
   return {
       MemoryFactory(),
@@ -195,6 +284,8 @@ std::vector<BlobStoreFactory> Factories() {
       // Tiny buffer and writeback interval: every append path (coalesce, flush, direct write)
       // and hundreds of writeback calls run on small blobs.
       LocalFactory("local_tiny_buffers", {.buffer_bytes = 7, .writeback_bytes = 4099}),
+      S3Factory(),
+      S3SmallSubpartsFactory(),
   };
 }
 
@@ -753,6 +844,514 @@ TEST_F(LocalBlobStoreTest, FullDiskIsResourceExhaustedAndLeavesNoTempFile) {
   EXPECT_FALSE(std::filesystem::exists(store.ObjectPath("p/full")));
   // The space came back: a small blob fits again.
   EXPECT_OK(WriteBlob(store, "p/small", "fits"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3BlobStore specifics. The protocol helpers and the URI need no server.
+
+TEST(S3ProtocolTest, A200AnswerWithAnErrorBodyIsAnError) {
+  // S3 may answer CompleteMultipartUpload with 200, whitespace sent to keep the connection
+  // alive, and then an <Error> document.
+  const auto error = s3::ErrorOf(200,
+                                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n   \n"
+                                 "<Error><Code>InternalError</Code><Message>We encountered an "
+                                 "internal error. Please try again.</Message>"
+                                 "<RequestId>req-1</RequestId></Error>");
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, "InternalError");
+  EXPECT_EQ(error->request_id, "req-1");
+  EXPECT_TRUE(s3::IsRetryable(*error));
+  EXPECT_CODE(s3::ErrorToStatus(*error, "complete"), StatusCode::kUnavailable);
+  EXPECT_FALSE(s3::ErrorOf(200,
+                           "  \n<?xml version=\"1.0\"?><CompleteMultipartUploadResult>"
+                           "<Key>Error</Key><ETag>\"e-2\"</ETag>"
+                           "</CompleteMultipartUploadResult>")
+                   .has_value());
+  EXPECT_FALSE(s3::ErrorOf(204, "").has_value());
+  EXPECT_FALSE(s3::ErrorOf(200, "").has_value());
+  // Any non-2xx is an error, with or without a document (HEAD answers have no body).
+  const auto bodiless = s3::ErrorOf(404, "");
+  ASSERT_TRUE(bodiless.has_value());
+  EXPECT_EQ(bodiless->code, "");
+  EXPECT_CODE(s3::ErrorToStatus(*bodiless, "stat"), StatusCode::kNotFound);
+}
+
+TEST(S3ProtocolTest, EachErrorTranslatesToItsStatusAndRetryability) {
+  struct Case {
+    long http_status;
+    std::string code;
+    StatusCode want;
+    bool retryable;
+  };
+  const std::vector<Case> cases = {
+      {404, "NoSuchKey", StatusCode::kNotFound, false},
+      {404, "NoSuchUpload", StatusCode::kNotFound, false},
+      {404, "", StatusCode::kNotFound, false},
+      {404, "NoSuchBucket", StatusCode::kUnavailable, false},
+      {416, "InvalidRange", StatusCode::kOutOfRange, false},
+      {403, "SignatureDoesNotMatch", StatusCode::kUnavailable, false},
+      {403, "InvalidAccessKeyId", StatusCode::kUnavailable, false},
+      {403, "RequestTimeTooSkewed", StatusCode::kUnavailable, false},
+      {403, "", StatusCode::kUnavailable, false},
+      {403, "AccessDenied", StatusCode::kUnavailable, false},
+      {403, "QuotaExceeded", StatusCode::kResourceExhausted, false},
+      {400, "EntityTooLarge", StatusCode::kResourceExhausted, false},
+      {507, "InsufficientCapacity", StatusCode::kResourceExhausted, false},
+      {503, "SlowDown", StatusCode::kUnavailable, true},
+      {500, "InternalError", StatusCode::kUnavailable, true},
+      {400, "RequestTimeout", StatusCode::kUnavailable, true},
+      {502, "", StatusCode::kUnavailable, true},
+      {504, "", StatusCode::kUnavailable, true},
+      {429, "", StatusCode::kUnavailable, true},
+      {501, "NotImplemented", StatusCode::kUnavailable, false},
+      {400, "EntityTooSmall", StatusCode::kInternal, false},
+      {400, "InvalidPart", StatusCode::kInternal, false},
+      {400, "MalformedXML", StatusCode::kInternal, false},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::to_string(c.http_status) + " " + c.code);
+    const s3::S3Error error{c.http_status, c.code, "msg", "req"};
+    const Status status = s3::ErrorToStatus(error, "op on 'k'");
+    EXPECT_CODE(status, c.want);
+    EXPECT_EQ(s3::IsRetryable(error), c.retryable);
+    EXPECT_EQ(status.message().rfind("op on 'k': ", 0), 0u) << status.message();
+  }
+  const Status creds = s3::ErrorToStatus({403, "SignatureDoesNotMatch", "", ""}, "ping");
+  EXPECT_NE(creds.message().find("S3 rejected the credentials"), std::string::npos)
+      << creds.message();
+}
+
+TEST(S3ProtocolTest, QueriesAreCanonicalAndPathsEncoded) {
+  EXPECT_EQ(s3::CanonicalQuery({{"uploads", ""}, {"prefix", "a/b c"}}),
+            "prefix=a%2Fb%20c&uploads=");
+  EXPECT_EQ(s3::CanonicalQuery({{"uploadId", "2~x+y/z="}, {"partNumber", "3"}}),
+            "partNumber=3&uploadId=2~x%2By%2Fz%3D");
+  EXPECT_EQ(s3::CanonicalQuery({}), "");
+  EXPECT_EQ(s3::UriEncode("p/A-z_0.~ \xc3\xa9", true), "p/A-z_0.~%20%C3%A9");
+  EXPECT_EQ(s3::UriEncode("a/b", false), "a%2Fb");
+}
+
+TEST(S3ProtocolTest, XmlFieldsAreFoundByExactNameAndDecoded) {
+  const std::string listing =
+      "<ListMultipartUploadsResult><Prefix/><KeyMarker>km</KeyMarker>"
+      "<IsTruncated>true</IsTruncated>"
+      "<Upload><Key>a&amp;b&lt;&#x41;&#66;</Key><UploadId>2~id1</UploadId>"
+      "<Initiated>2026-11-22T07:50:11.449Z</Initiated></Upload>"
+      "<Upload><Key>c</Key><UploadId>2~id2</UploadId>"
+      "<Initiated>1970-01-01T00:00:01Z</Initiated></Upload></ListMultipartUploadsResult>";
+  EXPECT_EQ(s3::XmlField(listing, "Key"), "a&b<AB");
+  EXPECT_EQ(s3::XmlField(listing, "KeyMarker"), "km");
+  EXPECT_EQ(s3::XmlField(listing, "Prefix"), "");
+  EXPECT_EQ(s3::XmlField(listing, "NextKeyMarker"), std::nullopt);
+  const auto uploads = s3::XmlElements(listing, "Upload");
+  ASSERT_EQ(uploads.size(), 2u);
+  EXPECT_EQ(s3::XmlField(uploads[1], "UploadId"), "2~id2");
+  EXPECT_EQ(s3::ParseTimestampMillis(*s3::XmlField(uploads[1], "Initiated")), 1000);
+  EXPECT_EQ(s3::XmlEscape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;");
+}
+
+TEST(S3ProtocolTest, ContentRangesAndTimestampsParse) {
+  auto range = s3::ParseContentRange("bytes 0-9/100");
+  ASSERT_TRUE(range.has_value());
+  EXPECT_EQ(range->first, 0);
+  EXPECT_EQ(range->last, 9);
+  EXPECT_EQ(range->total, 100);
+  EXPECT_EQ(s3::ParseContentRange("bytes 5-5/*")->total, -1);
+  for (const char* bad :
+       {"bytes 9-0/100", "bytes 0-9/5", "items 0-1/2", "bytes 0-9", "bytes -1/2", "bytes 0-9/x"}) {
+    EXPECT_FALSE(s3::ParseContentRange(bad).has_value()) << bad;
+  }
+  EXPECT_EQ(s3::ParseTimestampMillis("1970-01-02T00:00:00.5Z"), 86400 * 1000 + 500);
+  EXPECT_EQ(s3::ParseTimestampMillis("2001-09-09T01:46:40.123Z"), std::int64_t{1000000000123});
+  for (const char* bad : {"2026-11-22 07:50:11Z", "2026-11-22T07:50:11", "junk", "",
+                          "2026-13-01T00:00:00Z", "2026-11-22T07:50:11.Z"}) {
+    EXPECT_FALSE(s3::ParseTimestampMillis(bad).has_value()) << bad;
+  }
+}
+
+TEST(S3BlobOptionsTest, FromUriParsesTheDocumentedForm) {
+  auto options = S3BlobOptions::FromUri(
+      "s3://bucket-1/some/prefix?endpoint=http%3A%2F%2F127.0.0.1%3A7480&region=eu-west-1"
+      "&part_size=16MiB&create_bucket=false");
+  ASSERT_OK(options);
+  EXPECT_EQ(options->bucket, "bucket-1");
+  EXPECT_EQ(options->key_prefix, "some/prefix");
+  EXPECT_EQ(options->endpoint, "http://127.0.0.1:7480");
+  EXPECT_EQ(options->region, "eu-west-1");
+  EXPECT_TRUE(options->path_style) << "an explicit endpoint means path-style by default";
+  EXPECT_EQ(options->part_bytes, std::size_t{16} << 20);
+  EXPECT_FALSE(options->create_bucket);
+
+  auto aws = S3BlobOptions::FromUri("s3://b");
+  ASSERT_OK(aws);
+  EXPECT_EQ(aws->endpoint, "");
+  EXPECT_EQ(aws->region, "us-east-1");
+  EXPECT_FALSE(aws->path_style) << "AWS wants virtual-hosted addressing";
+  EXPECT_EQ(aws->key_prefix, "");
+
+  auto raw = S3BlobOptions::FromUri("s3://b?endpoint=http://h:1&path_style=false");
+  ASSERT_OK(raw);
+  EXPECT_EQ(raw->endpoint, "http://h:1");
+  EXPECT_FALSE(raw->path_style);
+
+  for (const char* bad : {"s3://", "file:///x", "s3://key:secret@b", "s3://b:9000", "s3://b?foo=1",
+                          "s3://b?part_size=abc", "s3://b?path_style=maybe", "not a uri"}) {
+    auto parsed = S3BlobOptions::FromUri(bad);
+    EXPECT_CODE(parsed, StatusCode::kInvalidArgument) << bad;
+    if (!parsed.ok()) {
+      EXPECT_NE(parsed.status().message().find("s3://BUCKET"), std::string::npos) << bad;
+      EXPECT_EQ(parsed.status().message().find("secret"), std::string::npos) << bad;
+    }
+  }
+}
+
+TEST(S3BlobStoreTest, OpenWithNothingListeningIsUnavailable) {
+  S3BlobOptions options;
+  options.bucket = "b";
+  options.endpoint = "http://127.0.0.1:1";  // Port 1: refused at once.
+  options.access_key_id = "AKIDEXAMPLE";
+  options.secret_access_key = "not-a-real-secret";
+  options.max_attempts = 2;
+  options.retry_base_delay = std::chrono::milliseconds(1);
+  auto store = S3BlobStore::Open(options);
+  EXPECT_CODE(store, StatusCode::kUnavailable);
+  if (!store.ok()) {
+    EXPECT_EQ(store.status().message().find("not-a-real-secret"), std::string::npos);
+  }
+}
+
+TEST(S3BlobStoreTest, OpenRejectsBadOptionsBeforeSendingAnything) {
+  S3BlobOptions options;
+  options.bucket = "b";
+  options.endpoint = "http://127.0.0.1:1";
+  options.access_key_id = "AKIDEXAMPLE";  // The secret is missing.
+  EXPECT_CODE(S3BlobStore::Open(options), StatusCode::kInvalidArgument);
+  options.secret_access_key = "s";
+  for (const char* endpoint : {"ftp://h", "http://h/path", "127.0.0.1:7480", "http://u:p@h"}) {
+    options.endpoint = endpoint;
+    EXPECT_CODE(S3BlobStore::Open(options), StatusCode::kInvalidArgument) << endpoint;
+  }
+  options.endpoint = "http://127.0.0.1:1";
+  options.part_bytes = 0;
+  EXPECT_CODE(S3BlobStore::Open(options), StatusCode::kInvalidArgument);
+  options.part_bytes = 1 << 20;
+  options.key_prefix = "bad prefix";
+  EXPECT_CODE(S3BlobStore::Open(options), StatusCode::kInvalidArgument);
+}
+
+// A scripted stand-in for S3, for what a real engine will not do on demand: fail
+// transiently, answer 200 with an error, or break a download mid-body. It answers each request
+// (one per connection) with the next reply of its script, the last one repeating, and records
+// every request head. Like real engines, it answers "Expect: 100-continue".
+class ScriptedS3 {
+ public:
+  struct Reply {
+    int status = 200;
+    std::vector<std::string> headers;  // "Name: value"; Content-Length is added unless given.
+    std::string body;
+    // Close the connection after this many body bytes (a broken download).
+    std::size_t cut_after = std::string::npos;
+  };
+
+  explicit ScriptedS3(std::vector<Reply> script) : script_(std::move(script)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        ::listen(listen_fd_, 16) == 0 &&
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ScriptedS3() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> heads() const {
+    std::lock_guard lock(mu_);
+    return heads_;
+  }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      pollfd pfd{listen_fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 50) <= 0) continue;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      Handle(fd);
+      ::close(fd);
+    }
+  }
+
+  void Handle(int fd) {
+    std::string in;
+    char buf[65536];
+    auto read_more = [&] {
+      const ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n <= 0) return false;
+      in.append(buf, static_cast<std::size_t>(n));
+      return true;
+    };
+    std::size_t head_end;
+    while ((head_end = in.find("\r\n\r\n")) == std::string::npos) {
+      if (!read_more()) return;
+    }
+    std::string head = in.substr(0, head_end);
+    std::size_t body_len = 0;
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (auto at = lower.find("content-length:"); at != std::string::npos) {
+      body_len = std::stoul(lower.substr(at + 15));
+    }
+    if (lower.find("expect: 100-continue") != std::string::npos) {
+      constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      if (::send(fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL) < 0) return;
+    }
+    while (in.size() < head_end + 4 + body_len && read_more()) {
+    }
+    std::size_t index;
+    {
+      std::lock_guard lock(mu_);
+      index = std::min(heads_.size(), script_.size() - 1);
+      heads_.push_back(std::move(head));
+    }
+    const Reply& reply = script_[index];
+    std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " Scripted\r\n";
+    bool has_length = false;
+    for (const auto& h : reply.headers) {
+      out += h + "\r\n";
+      if (h.rfind("Content-Length:", 0) == 0) has_length = true;
+    }
+    if (!has_length) out += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n";
+    out += "Connection: close\r\n\r\n";
+    out += reply.body.substr(0, reply.cut_after);
+    for (std::size_t sent = 0; sent < out.size();) {
+      const ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+
+  const std::vector<Reply> script_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  std::vector<std::string> heads_;  // Guarded by mu_.
+  std::thread thread_;
+};
+
+Result<std::unique_ptr<S3BlobStore>> OpenScripted(const ScriptedS3& server,
+                                                  std::size_t part_bytes = 8 * kMiB) {
+  S3BlobOptions options;
+  options.bucket = "b";
+  options.endpoint = server.endpoint();
+  options.access_key_id = "AKIDEXAMPLE";
+  options.secret_access_key = "not-a-real-secret";
+  options.create_bucket = false;
+  options.part_bytes = part_bytes;
+  options.retry_base_delay = std::chrono::milliseconds(1);
+  return S3BlobStore::Open(options);
+}
+
+std::string S3ErrorBody(std::string_view code) {
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + std::string(code) +
+         "</Code><Message>scripted</Message></Error>";
+}
+
+TEST(S3BlobStoreScriptedTest, TransientErrorsAreRetriedUntilAnAnswer) {
+  ScriptedS3 server({
+      {503, {}, ""},  // HEAD bucket (Open); HEAD answers have no body, the status decides.
+      {200, {}, ""},
+      {500, {}, ""},  // HEAD object (Stat)
+      {200, {"Content-Length: 42"}, ""},
+      {400, {}, S3ErrorBody("RequestTimeout")},          // GET (NewReader): retryable by its code.
+      {206, {"Content-Range: bytes 0-6/7"}, "<Error>"},  // A blob's bytes, whatever they say.
+  });
+  auto store = OpenScripted(server);
+  ASSERT_OK(store);
+  auto size = (*store)->Stat("k");
+  ASSERT_OK(size);
+  EXPECT_EQ(*size, 42);
+  EXPECT_TRUE(SameBytes(ReadBlob(**store, "k"), "<Error>"));
+  EXPECT_EQ(server.heads().size(), 6u);
+}
+
+TEST(S3BlobStoreScriptedTest, PersistentOutageIsUnavailableAfterTheLastAttempt) {
+  ScriptedS3 server({{503, {}, S3ErrorBody("ServiceUnavailable")}});
+  EXPECT_CODE(OpenScripted(server), StatusCode::kUnavailable);
+  EXPECT_EQ(server.heads().size(), static_cast<std::size_t>(S3BlobOptions{}.max_attempts));
+}
+
+TEST(S3BlobStoreScriptedTest, ReaderResumesABrokenDownloadOfTheSameVersion) {
+  const std::string data = Pattern(100, 30);
+  ScriptedS3 server({
+      {200, {}, ""},  // HEAD bucket
+      {206, {"Content-Range: bytes 0-99/100", "ETag: \"v1\""}, data, /*cut_after=*/30},
+      {206, {"Content-Range: bytes 30-99/100", "ETag: \"v1\""}, data.substr(30)},
+  });
+  auto store = OpenScripted(server);
+  ASSERT_OK(store);
+  EXPECT_TRUE(SameBytes(ReadBlob(**store, "k", 0, -1, 7), data));
+  const auto heads = server.heads();
+  ASSERT_EQ(heads.size(), 3u);
+  EXPECT_NE(heads[1].find("Range: bytes=0-"), std::string::npos) << heads[1];
+  EXPECT_NE(heads[2].find("Range: bytes=30-99"), std::string::npos) << heads[2];
+  EXPECT_NE(heads[2].find("If-Match: \"v1\""), std::string::npos) << heads[2];
+}
+
+TEST(S3BlobStoreScriptedTest, ReaderWhoseBlobVanishedBeforeAResumeReportsDataLoss) {
+  const std::string data = Pattern(100, 31);
+  ScriptedS3 server({
+      {200, {}, ""},
+      {206, {"Content-Range: bytes 0-99/100", "ETag: \"v1\""}, data, /*cut_after=*/30},
+      {404, {}, S3ErrorBody("NoSuchKey")},
+  });
+  auto store = OpenScripted(server);
+  ASSERT_OK(store);
+  EXPECT_CODE(ReadBlob(**store, "k"), StatusCode::kDataLoss);
+}
+
+// The multipart exchange of a two-part blob, up to CompleteMultipartUpload's answer.
+std::vector<ScriptedS3::Reply> TwoPartUpload() {
+  return {
+      {200, {}, ""},  // HEAD bucket
+      {200,
+       {},
+       "<InitiateMultipartUploadResult><UploadId>u-1</UploadId>"
+       "</InitiateMultipartUploadResult>"},
+      {200, {"ETag: \"p1\""}, ""},
+      {200, {"ETag: \"p2\""}, ""},
+  };
+}
+
+TEST(S3BlobStoreScriptedTest, CompleteAnswering200WithARetryableErrorIsRetried) {
+  auto script = TwoPartUpload();
+  script.push_back({200, {}, "\n  \n" + S3ErrorBody("InternalError")});
+  script.push_back({200,
+                    {},
+                    "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag>"
+                    "</CompleteMultipartUploadResult>"});
+  ScriptedS3 server(script);
+  auto store = OpenScripted(server, /*part_bytes=*/10);
+  ASSERT_OK(store);
+  ASSERT_OK(WriteBlob(**store, "k", Pattern(15, 32)));
+  const auto heads = server.heads();
+  ASSERT_EQ(heads.size(), 6u);
+  EXPECT_EQ(heads[4].rfind("POST /b/k?uploadId=u-1 ", 0), 0u) << heads[4];
+  EXPECT_EQ(heads[5].rfind("POST /b/k?uploadId=u-1 ", 0), 0u) << heads[5];
+}
+
+TEST(S3BlobStoreScriptedTest, CompleteAnswering200WithAnErrorFailsTheCommitAndCleansUp) {
+  auto script = TwoPartUpload();
+  script.push_back({200, {}, S3ErrorBody("InvalidPart")});
+  script.push_back({204, {}, ""});  // The DELETEs that follow.
+  ScriptedS3 server(script);
+  auto store = OpenScripted(server, /*part_bytes=*/10);
+  ASSERT_OK(store);
+  EXPECT_CODE(WriteBlob(**store, "k", Pattern(15, 33)), StatusCode::kInternal);
+  const auto heads = server.heads();
+  ASSERT_EQ(heads.size(), 7u);
+  // No object may outlive the failed Commit, nor the upload's parts.
+  EXPECT_EQ(heads[5].rfind("DELETE /b/k ", 0), 0u) << heads[5];
+  EXPECT_EQ(heads[6].rfind("DELETE /b/k?uploadId=u-1 ", 0), 0u) << heads[6];
+}
+
+// Against the engine of FILEPORT_TEST_S3, with the smallest sub-part S3 itself allows.
+class S3BlobStoreServerTest : public ::testing::Test {
+ protected:
+  static constexpr std::size_t kPartBytes = 5 * kMiB;
+
+  void SetUp() override {
+    auto options = TestS3Options();
+    if (!options.ok()) GTEST_SKIP() << "s3 is unavailable: " << options.status().message();
+    options_ = *options;
+    options_.part_bytes = kPartBytes;
+    auto store = OpenTestS3(options_);
+    ASSERT_OK(store);
+    store_ = std::move(store).value();
+  }
+
+  std::size_t PendingUploads() {
+    auto uploads = store_->ListPendingUploads();
+    EXPECT_OK(uploads);
+    return uploads.ok() ? uploads->size() : SIZE_MAX;
+  }
+
+  S3BlobOptions options_;
+  std::unique_ptr<S3BlobStore> store_;
+};
+
+TEST_F(S3BlobStoreServerTest, BlobOfSeveralSubPartsRoundTripsAndRangesCrossTheirBoundaries) {
+  const std::string data = Pattern(3 * kPartBytes + 12345, 21);
+  ASSERT_OK(WriteBlob(*store_, "multi", data, {kMiB + 7}));
+  auto size = store_->Stat("multi");
+  ASSERT_OK(size);
+  EXPECT_EQ(*size, static_cast<std::int64_t>(data.size()));
+  EXPECT_TRUE(SameBytes(ReadBlob(*store_, "multi", 0, -1, kMiB), data));
+  for (std::int64_t boundary : {kPartBytes, 2 * kPartBytes, 3 * kPartBytes}) {
+    SCOPED_TRACE(boundary);
+    EXPECT_TRUE(SameBytes(ReadBlob(*store_, "multi", boundary - 10, 20, 7),
+                          std::string_view(data).substr(boundary - 10, 20)));
+  }
+  EXPECT_EQ(PendingUploads(), 0u);
+}
+
+TEST_F(S3BlobStoreServerTest, BlobOfExactlyOneSubPartIsOnePut) {
+  const std::string data = Pattern(kPartBytes, 22);
+  auto writer = store_->NewWriter("exact");
+  ASSERT_OK(writer);
+  ASSERT_OK(AppendAll(**writer, data, {kMiB}));
+  EXPECT_EQ(PendingUploads(), 0u) << "a full buffer waits for more bytes before a part is sent";
+  ASSERT_OK((*writer)->Commit());
+  EXPECT_TRUE(SameBytes(ReadBlob(*store_, "exact"), data));
+}
+
+TEST_F(S3BlobStoreServerTest, AbortAfterSentSubPartsLeavesNoUploadAndNoObject) {
+  auto writer = store_->NewWriter("aborted");
+  ASSERT_OK(writer);
+  ASSERT_OK(AppendAll(**writer, Pattern(2 * kPartBytes + 3, 23), {kMiB}));
+  EXPECT_EQ(PendingUploads(), 1u) << "two sub-parts are out: a multipart upload is under way";
+  (*writer)->Abort();
+  EXPECT_EQ(PendingUploads(), 0u);
+  EXPECT_CODE(store_->Stat("aborted"), StatusCode::kNotFound);
+}
+
+TEST_F(S3BlobStoreServerTest, CleanupTemporaryAbortsOldUploadsAndTheirCommitThenFails) {
+  auto writer = store_->NewWriter("abandoned");
+  ASSERT_OK(writer);
+  ASSERT_OK(AppendAll(**writer, Pattern(kPartBytes + 1, 24)));
+  ASSERT_EQ(PendingUploads(), 1u);
+  ASSERT_OK(store_->CleanupTemporary(3600));
+  EXPECT_EQ(PendingUploads(), 1u) << "a fresh upload is spared";
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_OK(store_->CleanupTemporary(0));  // As if its writer had died with its node.
+  EXPECT_EQ(PendingUploads(), 0u);
+  // The writer learns at Commit that its upload is gone; nothing becomes visible.
+  EXPECT_FALSE((*writer)->Commit().ok());
+  EXPECT_CODE(store_->Stat("abandoned"), StatusCode::kNotFound);
+  EXPECT_EQ(PendingUploads(), 0u);
+}
+
+TEST_F(S3BlobStoreServerTest, WrongSecretIsUnavailableWithAClearMessageThatHidesIt) {
+  S3BlobOptions options = options_;
+  options.access_key_id = std::getenv("AWS_ACCESS_KEY_ID") ? std::getenv("AWS_ACCESS_KEY_ID") : "";
+  options.secret_access_key = "wrong-secret-0123456789";
+  options.create_bucket = false;
+  auto store = S3BlobStore::Open(options);
+  EXPECT_CODE(store, StatusCode::kUnavailable);
+  if (!store.ok()) {
+    EXPECT_NE(store.status().message().find("S3 rejected the credentials"), std::string::npos)
+        << store.status().message();
+    EXPECT_EQ(store.status().message().find("wrong-secret"), std::string::npos);
+  }
 }
 
 }  // namespace
