@@ -10,6 +10,34 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 fail=0
+
+# Real engines for the scale-out backends: PostgreSQL 15 and a single-node Ceph RGW (S3),
+# started from Debian packages by the project's own scripts and stopped by PID at the end.
+# One that cannot start is reported here; the suites that need it then skip, loudly, and
+# their skips are counted below.
+ENGINES=$(mktemp -d "${TMPDIR:-/tmp}/fileport-engines.XXXXXX")
+stop_engines() {
+  scripts/ceph.sh stop "$ENGINES/ceph" >/dev/null 2>&1 || true
+  scripts/postgres.sh stop "$ENGINES/pg" >/dev/null 2>&1 || true
+  rm -rf "$ENGINES"
+}
+trap stop_engines EXIT
+start_engine() {  # name script dir
+  local out
+  if out=$("$2" start "$3" 2>"$3.err"); then
+    eval "$out"
+    echo "== $1 started ($3)"
+  else
+    echo "== $1 NOT STARTED: $(tail -n 1 "$3.err") — its suites will be skipped"
+  fi
+}
+if [ "${FILEPORT_SKIP_ENGINES:-0}" = 1 ]; then
+  echo "== FILEPORT_SKIP_ENGINES=1: PostgreSQL and Ceph suites will be skipped"
+else
+  start_engine "PostgreSQL" scripts/postgres.sh "$ENGINES/pg"
+  start_engine "Ceph RGW (S3)" scripts/ceph.sh "$ENGINES/ceph"
+fi
+
 echo "== C++ suites (ctest)"
 ctest --test-dir "$BUILD" --output-on-failure -j 2 --timeout 600 2>&1 | tee "$BUILD/ctest.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
@@ -34,11 +62,27 @@ else
   sdk_skipped=1
 fi
 
+echo "== multi-node suite: 3 nodes on PostgreSQL + S3 (node)"
+mn_passed=0; mn_failed=0; mn_skipped=0
+if command -v node >/dev/null 2>&1; then
+  tests/sdk/multinode/run.sh "$BUILD/src/cli/fileport" 2>&1 | tee "$BUILD/multinode.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+  mn_passed=$(grep -E '^# pass ' "$BUILD/multinode.log" | tail -1 | awk '{print $3}')
+  mn_failed=$(grep -E '^# fail ' "$BUILD/multinode.log" | tail -1 | awk '{print $3}')
+  mn_skipped=$(grep -E '^# skipped ' "$BUILD/multinode.log" | tail -1 | awk '{print $3}')
+  [ -n "$mn_passed" ] || { mn_passed=0; fail=1; }
+  [ -n "$mn_failed" ] || mn_failed=0
+  [ -n "$mn_skipped" ] || mn_skipped=0
+else
+  echo "SKIPPED: multi-node suite: node not installed"
+  mn_skipped=1
+fi
+
 cpp_total=${cpp_total:-0}; cpp_failed=${cpp_failed:-0}
-passed=$(( cpp_total - cpp_failed - cpp_skipped + sdk_passed ))
-failed=$(( cpp_failed + sdk_failed ))
-skipped=$(( cpp_skipped + sdk_skipped ))
+passed=$(( cpp_total - cpp_failed - cpp_skipped + sdk_passed + mn_passed ))
+failed=$(( cpp_failed + sdk_failed + mn_failed ))
+skipped=$(( cpp_skipped + sdk_skipped + mn_skipped ))
 echo
-echo "== summary: C++ ${cpp_total} run (${cpp_failed} failed, ${cpp_skipped} skipped); SDK ${sdk_passed} passed, ${sdk_failed} failed, ${sdk_skipped} skipped"
+echo "== summary: C++ ${cpp_total} run (${cpp_failed} failed, ${cpp_skipped} skipped); SDK ${sdk_passed} passed, ${sdk_failed} failed, ${sdk_skipped} skipped; multi-node ${mn_passed} passed, ${mn_failed} failed, ${mn_skipped} skipped"
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$fail" -eq 0 ] && [ "$failed" -eq 0 ]
