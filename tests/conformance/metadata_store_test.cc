@@ -2224,12 +2224,10 @@ TEST_F(SqliteMetadataStoreTest, SegmentsAndPartIdsWithSeparatorCharactersRoundTr
 
 // A second store on the same file is what a `fileport keys` command next to a running server
 // is: writes from both are serialized by SQLite's lock, and compare-and-set still holds.
-TEST_F(SqliteMetadataStoreTest, TwoStoresOnOneFileKeepTheByteLimitAndOneCompletion) {
-  auto a = SqliteMetadataStore::Open(DbPath());
-  auto b = SqliteMetadataStore::Open(DbPath());
-  ASSERT_TRUE(IsOk(a));
-  ASSERT_TRUE(IsOk(b));
-  MetadataStore* stores[] = {a->get(), b->get()};
+// Two stores on one database are two nodes: the byte limit and the one completion hold
+// across them as within one.
+void ExpectTwoNodesKeepTheByteLimitAndOneCompletion(MetadataStore& a, MetadataStore& b) {
+  MetadataStore* stores[] = {&a, &b};
   Upload u = MakeUpload("p", UploadId(1), 16);  // parts may total 32 bytes: 16 of them
   ASSERT_OK(stores[0]->InsertUpload(u));
   std::vector<GarbageBlob> intents;
@@ -2275,6 +2273,21 @@ TEST_F(SqliteMetadataStoreTest, TwoStoresOnOneFileKeepTheByteLimitAndOneCompleti
   auto page = stores[0]->ListFiles(Query("p"));
   ASSERT_TRUE(IsOk(page));
   EXPECT_EQ(page->data.size(), 1u);
+  parts = stores[0]->ListParts("p", u.id);
+  ASSERT_TRUE(IsOk(parts));
+  EXPECT_EQ(*parts, listed);
+  // The 8 unlisted parts' blobs, and the 24 refused parts' intents, are garbage.
+  auto claimed = stores[1]->ClaimGarbage(kFarFuture, 1000, kFarFuture + kLease);
+  ASSERT_TRUE(IsOk(claimed));
+  EXPECT_EQ(claimed->size(), 32u);
+}
+
+TEST_F(SqliteMetadataStoreTest, TwoStoresOnOneFileKeepTheByteLimitAndOneCompletion) {
+  auto a = SqliteMetadataStore::Open(DbPath());
+  auto b = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(a));
+  ASSERT_TRUE(IsOk(b));
+  ExpectTwoNodesKeepTheByteLimitAndOneCompletion(**a, **b);
 }
 
 TEST_F(SqliteMetadataStoreTest, FullDatabaseIsResourceExhaustedAndKeepsWhatWasAcknowledged) {
@@ -2588,59 +2601,7 @@ TEST_F(PostgresMetadataStoreTest, TwoNodesKeepTheByteLimitAndOneCompletion) {
   auto b = PostgresMetadataStore::Open(uri_, Options());
   ASSERT_TRUE(IsOk(a));
   ASSERT_TRUE(IsOk(b));
-  MetadataStore* stores[] = {a->get(), b->get()};
-  Upload u = MakeUpload("p", UploadId(1), 16);  // parts may total 32 bytes: 16 of them
-  ASSERT_OK(stores[0]->InsertUpload(u));
-  std::vector<GarbageBlob> intents;
-  for (int i = 0; i < 40; ++i) {
-    intents.push_back({MakePart("p", u.id, PartId(i), 2).blob_key, kIntentDue});
-  }
-  ASSERT_OK(stores[1]->AddGarbage(intents));
-
-  std::atomic<int> accepted{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = t; i < 40; i += 4) {
-        Status s = stores[t % 2]->InsertPart(MakePart("p", u.id, PartId(i), 2), kT0);
-        if (s.ok()) {
-          ++accepted;
-        } else {
-          EXPECT_CODE(s, StatusCode::kOutOfRange);
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(accepted.load(), 16);
-
-  auto parts = stores[1]->ListParts("p", u.id);
-  ASSERT_TRUE(IsOk(parts));
-  ASSERT_EQ(parts->size(), 16u);
-  // Both nodes complete with the first 8 parts (16 bytes) at once: one wins.
-  const std::vector<UploadPart> listed(parts->begin(), parts->begin() + 8);
-  Status results[2];
-  threads.clear();
-  for (int t = 0; t < 2; ++t) {
-    threads.emplace_back([&, t] {
-      results[t] = stores[t]->CompleteUpload("p", u.id, PartIdsOf(listed), std::nullopt,
-                                             FileOfParts(u, FileId(t), listed), kT0, kT0);
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_NE(results[0].ok(), results[1].ok())
-      << results[0].ToString() << " / " << results[1].ToString();
-  EXPECT_EQ(results[0].ok() ? results[1].code() : results[0].code(), StatusCode::kAborted);
-  auto page = stores[0]->ListFiles(Query("p"));
-  ASSERT_TRUE(IsOk(page));
-  EXPECT_EQ(page->data.size(), 1u);
-  parts = stores[0]->ListParts("p", u.id);
-  ASSERT_TRUE(IsOk(parts));
-  EXPECT_EQ(*parts, listed);
-  // The 8 unlisted parts' blobs, and the 24 refused parts' intents, are garbage.
-  auto claimed = stores[1]->ClaimGarbage(kFarFuture, 1000, kFarFuture + kLease);
-  ASSERT_TRUE(IsOk(claimed));
-  EXPECT_EQ(claimed->size(), 32u);
+  ExpectTwoNodesKeepTheByteLimitAndOneCompletion(**a, **b);
 }
 
 }  // namespace

@@ -9,35 +9,16 @@
 #include <utility>
 
 #include "common/sizes.h"
+#include "store/meta/store_errors.h"
 
 namespace fileport {
 namespace {
 
+using namespace meta_errors;  // NOLINT: the shared texts of every backend
+
 constexpr int kMaxListLimit = 10000;
 
 Status AlreadyExists(std::string msg) { return Status(StatusCode::kAlreadyExists, std::move(msg)); }
-Status FileNotFound(const std::string& id) { return NotFound("No such File object: " + id, "id"); }
-Status UploadNotFound(const std::string& id) {
-  return NotFound("No such Upload object: " + id, "upload_id");
-}
-Status CheckLimit(int limit) {
-  if (limit < 1) return InvalidArgument("limit must be at least 1", "limit");
-  return Status::Ok();
-}
-// The texts the API sends for a part refused because of the upload's state.
-Status NotPending(const Upload& u) {
-  switch (u.status) {
-    case UploadStatus::kCompleted:
-      return FailedPrecondition("Upload " + u.id + " has already been completed");
-    case UploadStatus::kCancelled:
-      return FailedPrecondition("Upload " + u.id + " has already been cancelled");
-    default:
-      return FailedPrecondition("Upload " + u.id + " has expired");
-  }
-}
-Status IntentGone(const std::string& key) {
-  return Aborted("The write intent of blob " + key + " was claimed by the sweeper");
-}
 
 }  // namespace
 
@@ -205,14 +186,9 @@ Status MemoryMetadataStore::InsertPart(const UploadPart& part, std::int64_t now)
   UploadRow* row = FindUpload(part.project, part.upload_id);
   if (!row) return UploadNotFound(part.upload_id);
   const Upload& u = row->upload;
-  if (u.status != UploadStatus::kPending) return NotPending(u);
-  if (now >= u.expires_at) return FailedPrecondition("Upload " + u.id + " has expired");
+  RETURN_IF_ERROR(PartRefusedByState(u.id, u.status, u.expires_at, now));
   if (row->received_bytes + part.bytes > MaxReceivedBytes(u.bytes)) {
-    return Status(StatusCode::kOutOfRange,
-                  "The parts received so far (" + std::to_string(row->received_bytes) +
-                      " bytes) plus this part (" + std::to_string(part.bytes) +
-                      " bytes) exceed twice the upload's " + std::to_string(u.bytes) + " bytes",
-                  "data");
+    return PartsOverLimit(row->received_bytes, part.bytes, u.bytes);
   }
   if (parts_.count(part.id)) return AlreadyExists("Part " + part.id + " already exists");
   if (!IntentAvailable(part.blob_key)) return IntentGone(part.blob_key);

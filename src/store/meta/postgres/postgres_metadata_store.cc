@@ -36,9 +36,12 @@
 #include <utility>
 
 #include "common/sizes.h"
+#include "store/meta/store_errors.h"
 
 namespace fileport {
 namespace {
+
+using namespace meta_errors;  // NOLINT: the shared texts of every backend
 
 constexpr int kMaxListLimit = 10000;
 // Runs of a transaction that lost a serialization or deadlock race, before Unavailable.
@@ -700,19 +703,6 @@ ApiKey ReadKeyRow(const Row& r) {
   return k;
 }
 
-// ---- Domain errors (the same texts as the memory store) ------------------------------------
-
-Status FileNotFound(const std::string& id) { return NotFound("No such File object: " + id, "id"); }
-Status UploadNotFound(const std::string& id) {
-  return NotFound("No such Upload object: " + id, "upload_id");
-}
-Status CheckLimit(int limit) {
-  if (limit < 1) return InvalidArgument("limit must be at least 1", "limit");
-  return Status::Ok();
-}
-Status IntentGone(const std::string& key) {
-  return Aborted("The write intent of blob " + key + " was claimed by the sweeper");
-}
 
 // The upsert every move into garbage uses: an unleased row keeps the earlier due_at, a leased
 // one is left alone (its claimer is deleting the blob, or its lease runs out). A statement
@@ -1093,26 +1083,10 @@ Status PostgresMetadataStore::InsertPart(const UploadPart& part, std::int64_t no
     ASSIGN_OR_RETURN(std::optional<UploadState> st,
                      ReadUploadState(c, part.project, part.upload_id, /*lock=*/true));
     if (!st) return UploadNotFound(part.upload_id);
-    switch (st->status) {
-      case UploadStatus::kCompleted:
-        return FailedPrecondition("Upload " + part.upload_id + " has already been completed");
-      case UploadStatus::kCancelled:
-        return FailedPrecondition("Upload " + part.upload_id + " has already been cancelled");
-      case UploadStatus::kExpired:
-        return FailedPrecondition("Upload " + part.upload_id + " has expired");
-      case UploadStatus::kPending:
-        break;
-    }
-    if (now >= st->expires_at) {
-      return FailedPrecondition("Upload " + part.upload_id + " has expired");
-    }
+    RETURN_IF_ERROR(PartRefusedByState(part.upload_id, st->status, st->expires_at, now));
     // Compared as a difference: a huge part.bytes cannot overflow the sum.
     if (part.bytes > MaxReceivedBytes(st->bytes) - st->received_bytes) {
-      return Status(StatusCode::kOutOfRange,
-                    "The parts received so far (" + std::to_string(st->received_bytes) +
-                        " bytes) plus this part (" + std::to_string(part.bytes) +
-                        " bytes) exceed twice the upload's " + std::to_string(st->bytes) + " bytes",
-                    "data");
+      return PartsOverLimit(st->received_bytes, part.bytes, st->bytes);
     }
     ASSIGN_OR_RETURN(Rows counted,
                      c.Query("UPDATE uploads SET received_bytes = received_bytes + $1, "

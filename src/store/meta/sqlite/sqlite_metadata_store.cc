@@ -24,8 +24,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include "store/meta/store_errors.h"
+
 namespace fileport {
 namespace {
+
+using namespace meta_errors;  // NOLINT: the shared texts of every backend
 
 constexpr int kMaxListLimit = 10000;
 
@@ -560,19 +564,6 @@ ApiKey ReadKeyRow(Stmt& s) {
   return k;
 }
 
-// ---- Domain errors (the same texts as the memory store) ------------------------------------
-
-Status FileNotFound(const std::string& id) { return NotFound("No such File object: " + id, "id"); }
-Status UploadNotFound(const std::string& id) {
-  return NotFound("No such Upload object: " + id, "upload_id");
-}
-Status CheckLimit(int limit) {
-  if (limit < 1) return InvalidArgument("limit must be at least 1", "limit");
-  return Status::Ok();
-}
-Status IntentGone(const std::string& key) {
-  return Aborted("The write intent of blob " + key + " was claimed by the sweeper");
-}
 
 // The upsert every move into garbage uses: an unleased row keeps the earlier due_at, a leased
 // one is left alone (its claimer is deleting the blob, or its lease runs out).
@@ -888,25 +879,8 @@ Status SqliteMetadataStore::InsertPart(const UploadPart& part, std::int64_t now)
       ASSIGN_OR_RETURN(std::optional<UploadState> st,
                        ReadUploadState(c, part.project, part.upload_id));
       if (!st) return UploadNotFound(part.upload_id);
-      switch (st->status) {
-        case UploadStatus::kCompleted:
-          return FailedPrecondition("Upload " + part.upload_id + " has already been completed");
-        case UploadStatus::kCancelled:
-          return FailedPrecondition("Upload " + part.upload_id + " has already been cancelled");
-        case UploadStatus::kExpired:
-          return FailedPrecondition("Upload " + part.upload_id + " has expired");
-        case UploadStatus::kPending:
-          break;
-      }
-      if (now >= st->expires_at) {
-        return FailedPrecondition("Upload " + part.upload_id + " has expired");
-      }
-      return Status(StatusCode::kOutOfRange,
-                    "The parts received so far (" + std::to_string(st->received_bytes) +
-                        " bytes) plus this part (" + std::to_string(part.bytes) +
-                        " bytes) exceed twice the upload's " + std::to_string(st->bytes) +
-                        " bytes",
-                    "data");
+      RETURN_IF_ERROR(PartRefusedByState(part.upload_id, st->status, st->expires_at, now));
+      return PartsOverLimit(st->received_bytes, part.bytes, st->bytes);
     }
     {
       ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO parts (" FP_PART_COLS
