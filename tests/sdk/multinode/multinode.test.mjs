@@ -1,6 +1,7 @@
 // No node owns anything: three fileport nodes on one PostgreSQL database and one S3 bucket,
 // driven by the official openai SDK. Started by tests/sdk/multinode/run.sh.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import test from 'node:test';
 import OpenAI, { toFile } from 'openai';
@@ -100,4 +101,27 @@ test('a node killed with SIGKILL mid-upload: the survivors carry on and nothing 
   assert.ok((await bytesOf(await A.files.content(done.file.id))).equals(whole));
   assert.ok((await bytesOf(await A.files.content(kept.id))).equals(before));
   await assert.rejects(fetch(`${NODES[1]}/healthz`));
+});
+
+// Every object under the run's S3 prefix is accounted for in PostgreSQL (a file's segment, a
+// part, or a garbage row the sweeper will act on), and every referenced blob exists: no node
+// left an orphan behind, whatever raced or died above.
+test('no orphan: every stored object is referenced or garbage, every reference is stored', async () => {
+  const blobs = new URL(process.env.FILEPORT_MN_BLOBS.replace(/^s3:/, 'http:'));
+  const bucket = blobs.hostname;
+  const prefix = blobs.pathname.replace(/^\//, '') + '/';
+  const endpoint = blobs.searchParams.get('endpoint');
+  const region = blobs.searchParams.get('region') ?? 'us-east-1';
+  const listing = execFileSync('curl', ['-sf', '--aws-sigv4', `aws:amz:${region}:s3`,
+    '--user', `${process.env.AWS_ACCESS_KEY_ID}:${process.env.AWS_SECRET_ACCESS_KEY}`,
+    '-H', 'x-amz-content-sha256: UNSIGNED-PAYLOAD',
+    `${endpoint}/${bucket}?list-type=2&prefix=${encodeURIComponent(prefix)}`]).toString();
+  assert.ok(!listing.includes('<IsTruncated>true</IsTruncated>'), 'more than one listing page');
+  const stored = new Set([...listing.matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1].slice(prefix.length)));
+  const sql = (q) => execFileSync('psql', [process.env.FILEPORT_MN_META, '-At', '-c', q]).toString().split('\n').filter(Boolean);
+  const referenced = new Set([...sql('SELECT unnest(segment_keys) FROM files'), ...sql('SELECT blob_key FROM parts')]);
+  const garbage = new Set(sql('SELECT blob_key FROM garbage'));
+  assert.ok(stored.size > 0, 'nothing stored under the prefix');
+  for (const key of stored) assert.ok(referenced.has(key) || garbage.has(key), `orphan object ${key}`);
+  for (const key of referenced) assert.ok(stored.has(key), `referenced blob ${key} is missing`);
 });

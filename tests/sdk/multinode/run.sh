@@ -61,6 +61,7 @@ done
 echo "multinode: 3 nodes on $(echo "$META" | sed -E 's#//[^@]*@#//#') and ${BLOBS%%\?*}" >&2
 
 export FILEPORT_NODES=$(IFS=,; echo "${URLS[*]}")
+export FILEPORT_MN_META="$META" FILEPORT_MN_BLOBS="$BLOBS"
 export FILEPORT_NODE_PIDS=$(IFS=,; echo "${PIDS[*]}")
 unset OPENAI_API_KEY OPENAI_BASE_URL OPENAI_ORG_ID OPENAI_PROJECT_ID || true
 set +e
