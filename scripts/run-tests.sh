@@ -16,6 +16,7 @@ fail=0
 # One that cannot start is reported here; the suites that need it then skip, loudly, and
 # their skips are counted below.
 ENGINES=$(mktemp -d "${TMPDIR:-/tmp}/fileport-engines.XXXXXX")
+chmod 755 "$ENGINES"  # PostgreSQL runs as its own user when this runs as root
 stop_engines() {
   scripts/ceph.sh stop "$ENGINES/ceph" >/dev/null 2>&1 || true
   scripts/postgres.sh stop "$ENGINES/pg" >/dev/null 2>&1 || true
