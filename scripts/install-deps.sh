@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what fileport needs to build and test, from Debian 12 packages only.
 # Idempotent and quiet when everything is present; uses sudo when not root.
+#   scripts/install-deps.sh        build and test (make build, make test, make test-asan)
+#   scripts/install-deps.sh fuzz   and also clang with libFuzzer and its sanitizers (make fuzz)
 set -euo pipefail
 
 PKGS=(
@@ -14,6 +16,9 @@ PKGS=(
 # Node.js runs the official OpenAI SDK tests; keep a newer one if the machine has it.
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+if [ "${1:-}" = fuzz ]; then
+  PKGS+=(clang libclang-rt-14-dev llvm)  # llvm: llvm-symbolizer for readable crash stacks
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

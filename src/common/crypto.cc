@@ -65,6 +65,12 @@ std::string Base64Decode(std::string_view text) {
   if (text.ends_with("==")) pad = 2;
   else if (text.ends_with("=")) pad = 1;
   out.resize(static_cast<std::size_t>(n) - pad);
+  // EVP_DecodeBlock is lenient: it skips leading whitespace, takes '=' anywhere as a zero
+  // digit ("====" decodes) and ignores stray bits before the padding. Only the one canonical
+  // encoding of the bytes is accepted.
+  const std::string canonical = Base64Encode(std::span<const unsigned char>(
+      reinterpret_cast<const unsigned char*>(out.data()), out.size()));
+  if (canonical != text) return {};
   return out;
 }
 

@@ -2,19 +2,68 @@
 #include "model/wire.h"
 
 #include <boost/json.hpp>
+#include <cstdint>
 
 namespace fileport {
 namespace json = boost::json;
 namespace {
 
+// The length of the valid UTF-8 sequence starting at s[i], or 0 (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF).
+std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n || byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// `s` with each byte that is not part of valid UTF-8 replaced by U+FFFD. JSON exchanged
+// between systems must be UTF-8 (RFC 8259 §8.1; strict decoders refuse the whole body), and a
+// filename from a multipart form or an error message quoting a request may hold any bytes.
+std::string Utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const std::size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.data() + i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
 json::value OptInt(const std::optional<std::int64_t>& v) {
   return v ? json::value(*v) : json::value(nullptr);
 }
 json::value OptStr(const std::optional<std::string>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
+  return v ? json::value(Utf8(*v)) : json::value(nullptr);
 }
 json::value StrOrNull(std::string_view v) {
-  return v.empty() ? json::value(nullptr) : json::value(v);
+  return v.empty() ? json::value(nullptr) : json::value(Utf8(v));
 }
 
 json::object FileObject(const File& f) {
@@ -24,7 +73,7 @@ json::object FileObject(const File& f) {
   o["bytes"] = f.bytes;
   o["created_at"] = f.created_at;
   o["expires_at"] = OptInt(f.expires_at);
-  o["filename"] = f.filename;
+  o["filename"] = Utf8(f.filename);
   o["purpose"] = f.purpose;
   o["status"] = f.status;
   o["status_details"] = OptStr(f.status_details);
@@ -38,7 +87,7 @@ json::object UploadObject(const Upload& u) {
   o["bytes"] = u.bytes;
   o["created_at"] = u.created_at;
   o["expires_at"] = u.expires_at;
-  o["filename"] = u.filename;
+  o["filename"] = Utf8(u.filename);
   o["purpose"] = u.purpose;
   o["status"] = UploadStatusName(u.status);
   o["file"] = u.file ? json::value(FileObject(*u.file)) : json::value(nullptr);
@@ -96,8 +145,17 @@ std::optional<std::int64_t> GetOptInt(const json::object& o, std::string_view ke
   auto it = o.find(key);
   if (it == o.end()) return std::nullopt;
   if (it->value().is_int64()) return it->value().as_int64();
-  if (it->value().is_uint64()) return static_cast<std::int64_t>(it->value().as_uint64());
-  if (it->value().is_double()) return static_cast<std::int64_t>(it->value().as_double());
+  if (it->value().is_uint64()) {
+    const std::uint64_t v = it->value().as_uint64();
+    if (v > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    return static_cast<std::int64_t>(v);
+  }
+  if (it->value().is_double()) {
+    // Converting a double outside int64's range (1e300, inf) is undefined: no value then.
+    const double d = it->value().as_double();
+    if (!(d >= -0x1p63 && d < 0x1p63)) return std::nullopt;
+    return static_cast<std::int64_t>(d);
+  }
   return std::nullopt;
 }
 std::int64_t GetInt(const json::object& o, std::string_view key) {
@@ -166,8 +224,8 @@ std::string ToJson(const Page<UploadPart>& page) {
 std::string ErrorJson(std::string_view message, std::string_view type, std::string_view param,
                       std::string_view code) {
   json::object e;
-  e["message"] = message;
-  e["type"] = type;
+  e["message"] = Utf8(message);
+  e["type"] = Utf8(type);
   e["param"] = StrOrNull(param);
   e["code"] = StrOrNull(code);
   json::object o;

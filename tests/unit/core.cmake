@@ -7,3 +7,4 @@ fp_test(file_service_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/file_service_test.
 fp_test(upload_service_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/upload_service_test.cc DEPS fp_core fp_meta_memory fp_blob_memory Threads::Threads LABELS unit)
 fp_test(sweeper_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sweeper_test.cc DEPS fp_core fp_meta_memory fp_blob_memory Threads::Threads LABELS unit)
 fp_test(core_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core_test.cc DEPS fp_core fp_meta_memory fp_blob_memory LABELS unit)
+fp_test(wire_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/wire_test.cc DEPS fp_model LABELS unit)

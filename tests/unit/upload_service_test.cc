@@ -219,6 +219,21 @@ TEST_F(UploadServiceTest, StartPartRefusesAMalformedContentMd5) {
   EXPECT_THAT(env.uploads.StartPart(kProject, u.id, Base64Encode(fifteen)), bad);
 }
 
+// Found by fuzz/values_fuzzer: OpenSSL's decoder took whitespace, stray bits and '=' digits.
+TEST_F(UploadServiceTest, StartPartRefusesContentMd5ThatIsNotCanonicalBase64) {
+  Upload u = MakeUpload(3);
+  const auto bad =
+      StatusIs(StatusCode::kInvalidArgument,
+               "Content-MD5 must be the base64 of a 16-byte MD5 digest", "Content-MD5");
+  const std::string md5 = ContentMd5("abc");
+  ASSERT_EQ(md5, "kAFQmDzST7DWlj99KOF/cg==");
+  EXPECT_THAT(env.uploads.StartPart(kProject, u.id, "    " + md5), bad);  // leading spaces
+  EXPECT_THAT(env.uploads.StartPart(kProject, u.id, std::string("kAFQmDzST7DWlj99KOF/ch==")),
+              bad);  // the same 16 bytes, with a stray bit before the padding
+  EXPECT_THAT(env.uploads.StartPart(kProject, u.id, std::string(24, '=')), bad);  // 16 zeros
+  FP_EXPECT_OK(env.AddPart(kProject, u.id, "abc", md5));
+}
+
 TEST_F(UploadServiceTest, EmptyPartIsRefused) {
   Upload u = MakeUpload(3);
   EXPECT_THAT(env.AddPart(kProject, u.id, ""),
