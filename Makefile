@@ -4,7 +4,7 @@
 # and for robustness work:
 #   make test-asan               every test suite on a build with AddressSanitizer + UBSan (build-asan/)
 #   make fuzz [FUZZ_SECONDS=60]  each libFuzzer target of fuzz/ for that long (clang, build-fuzz/)
-#   make fuzz-smoke              replay every seed corpus and fuzz each target for 10 s (CI)
+#   make fuzz-smoke              replay every seed corpus and fuzz each target for 10 s
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
