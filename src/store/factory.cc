@@ -2,6 +2,9 @@
 #include "store/factory.h"
 
 #include <filesystem>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "store/blob/local/local_blob_store.h"
 #include "store/blob/memory/memory_blob_store.h"
@@ -25,6 +28,37 @@ Status EnsureDir(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Internal("Cannot create directory " + dir.string() + ": " + ec.message());
   return Status::Ok();
+}
+
+// "file://PATH[?direct_io=on|off]": the path and the local store's options.
+Result<std::pair<std::string, LocalBlobOptions>> ParseFileUri(const std::string& rest,
+                                                              const std::string& uri) {
+  LocalBlobOptions options;
+  const auto q = rest.find('?');
+  std::string path = rest.substr(0, q);
+  if (path.empty()) return InvalidArgument("file URI needs a path: " + uri);
+  if (q == std::string::npos) return std::pair{std::move(path), options};
+  std::string_view query = std::string_view(rest).substr(q + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const auto eq = param.find('=');
+    const std::string_view name = param.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : param.substr(eq + 1);
+    if (name != "direct_io") {
+      return InvalidArgument("Unknown option '" + std::string(name) + "' in " + uri +
+                             " (file URIs take direct_io=on|off)");
+    }
+    if (value == "on" || value == "true" || value == "1") {
+      options.direct_io = true;
+    } else if (value == "off" || value == "false" || value == "0") {
+      options.direct_io = false;
+    } else {
+      return InvalidArgument("direct_io must be on or off in " + uri);
+    }
+  }
+  return std::pair{std::move(path), options};
 }
 
 }  // namespace
@@ -54,10 +88,10 @@ Result<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& uri) {
   if (uri == "memory:" || uri == "memory://") {
     return std::unique_ptr<BlobStore>(std::make_unique<MemoryBlobStore>());
   }
-  if (auto path = After(uri, "file")) {
-    if (path->empty()) return InvalidArgument("file URI needs a path: " + uri);
-    RETURN_IF_ERROR(EnsureDir(*path));
-    ASSIGN_OR_RETURN(auto store, LocalBlobStore::Open(*path));
+  if (auto rest = After(uri, "file")) {
+    ASSIGN_OR_RETURN(auto parsed, ParseFileUri(*rest, uri));
+    RETURN_IF_ERROR(EnsureDir(parsed.first));
+    ASSIGN_OR_RETURN(auto store, LocalBlobStore::Open(parsed.first, parsed.second));
     return std::unique_ptr<BlobStore>(std::move(store));
   }
   if (After(uri, "s3")) {
@@ -66,7 +100,7 @@ Result<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& uri) {
     return std::unique_ptr<BlobStore>(std::move(store));
   }
   return InvalidArgument("Unsupported blob store URI '" + DescribeStoreUri(uri) +
-                         "' (expected file://PATH, "
+                         "' (expected file://PATH[?direct_io=on|off], "
                          "s3://BUCKET[/PREFIX]?endpoint=http(s)://HOST[:PORT]&region=REGION "
                          "or memory:)");
 }

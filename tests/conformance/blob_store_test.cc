@@ -280,7 +280,11 @@ BlobStoreFactory S3SmallSubpartsFactory() {
 std::vector<BlobStoreFactory> Factories() {
   return {
       MemoryFactory(),
+      // Direct I/O where the scratch filesystem allows it (the default), and buffered.
       LocalFactory("local", {}),
+      LocalFactory("local_buffered", {.direct_io = false}),
+      // One-block buffer: every direct write is a single block, most blobs end in a tail.
+      LocalFactory("local_direct_one_block", {.buffer_bytes = 4096}),
       // Tiny buffer and writeback interval: every append path (coalesce, flush, direct write)
       // and hundreds of writeback calls run on small blobs.
       LocalFactory("local_tiny_buffers", {.buffer_bytes = 7, .writeback_bytes = 4099}),
@@ -802,13 +806,16 @@ TEST_F(LocalBlobStoreTest, PingFailsWhenTheRootIsGone) {
   EXPECT_CODE(store_->Ping(), StatusCode::kUnavailable);
 }
 
-// Mounts a 1 MiB tmpfs for the duration of a test (we run as root in CI containers).
+// Mounts a filesystem for the duration of a test (we run as root in CI containers): by
+// default a 1 MiB tmpfs.
 class TinyFilesystem {
  public:
-  explicit TinyFilesystem(const std::string& dir) : dir_(dir) {
+  explicit TinyFilesystem(const std::string& dir, const char* type = "tmpfs",
+                          const char* options = "size=1m")
+      : dir_(dir) {
     std::filesystem::create_directories(dir_);
-    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) {
-      error_ = std::string("mount -t tmpfs -o size=1m: ") + std::strerror(errno);
+    if (::mount(type, dir_.c_str(), type, 0, options) != 0) {
+      error_ = std::string("mount -t ") + type + " -o " + options + ": " + std::strerror(errno);
     }
   }
   ~TinyFilesystem() {
@@ -820,6 +827,54 @@ class TinyFilesystem {
   std::string dir_;
   std::string error_;
 };
+
+// True when `dir`'s filesystem accepts O_DIRECT (ext4, xfs, btrfs; not tmpfs).
+bool SupportsDirectIo(const std::string& dir) {
+  const std::string probe = dir + "/direct-probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
+  ::unlink(probe.c_str());
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
+TEST_F(LocalBlobStoreTest, DirectIoWritesWholeBuffersAndTheUnalignedTailAtCommit) {
+  if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
+  ASSERT_TRUE(store_->direct_io());
+  auto writer = store_->NewWriter("direct");
+  ASSERT_OK(writer);
+  const std::string data = Pattern(3 * kMiB + 4097, 15);
+  // Odd-sized appends: the buffer, not the caller's spans, decides what reaches the file.
+  ASSERT_OK(AppendAll(**writer, data, {12345, 999999, 1}));
+  const auto names = ListDir(root_ + "/tmp");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(std::filesystem::file_size(root_ + "/tmp/" + names[0]), 3 * kMiB)
+      << "only whole 1 MiB buffers are written before Commit";
+  ASSERT_OK((*writer)->Commit());
+  EXPECT_TRUE(SameBytes(ReadBlob(*store_, "direct"), data));
+  EXPECT_TRUE(store_->direct_io()) << "an unaligned tail is not a refusal of direct I/O";
+  EXPECT_TRUE(ListDir(root_ + "/tmp").empty());
+}
+
+TEST_F(LocalBlobStoreTest, DirectIoRefusedByTheFilesystemFallsBackToBufferedWrites) {
+  // ramfs refuses O_DIRECT at open (tmpfs accepts it since Linux 6.6).
+  TinyFilesystem fs(scratch_.path() + "/ram", "ramfs", "mode=0700");
+  if (!fs.error().empty()) GTEST_SKIP() << "cannot mount a ramfs: " << fs.error();
+  if (SupportsDirectIo(scratch_.path() + "/ram")) GTEST_SKIP() << "this ramfs accepts O_DIRECT";
+  auto opened = LocalBlobStore::Open(scratch_.path() + "/ram/root");
+  ASSERT_OK(opened);
+  LocalBlobStore& store = **opened;
+  EXPECT_TRUE(store.direct_io()) << "not known to be refused before the first writer";
+  const std::string data = Pattern(kMiB / 2 + 3, 16);
+  ASSERT_OK(WriteBlob(store, "p/fallback", data));
+  EXPECT_FALSE(store.direct_io()) << "the filesystem refused O_DIRECT";
+  EXPECT_TRUE(SameBytes(ReadBlob(store, "p/fallback"), data));
+  EXPECT_TRUE(ListDir(store.temp_dir()).empty()) << "the refused open left no temp file";
+  EXPECT_FALSE(LocalBlobStore::Open(scratch_.path() + "/x", {.buffer_bytes = 4097})
+                   .value()
+                   ->direct_io())
+      << "a buffer that is not whole blocks cannot be written direct";
+}
 
 TEST_F(LocalBlobStoreTest, FullDiskIsResourceExhaustedAndLeavesNoTempFile) {
   TinyFilesystem fs(scratch_.path() + "/tiny");

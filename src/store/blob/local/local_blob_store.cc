@@ -26,7 +26,8 @@ namespace {
 
 constexpr mode_t kFileMode = 0600;  // Blobs are tenants' data: owner only.
 constexpr mode_t kDirMode = 0750;
-// Buffer alignment fit for O_DIRECT, so direct I/O can be added without touching Append.
+// Buffer alignment, and the unit of direct I/O: every O_DIRECT write starts at a multiple of it
+// in the file, from a buffer aligned to it, and has a length that is a multiple of it.
 constexpr std::size_t kBufferAlignment = 4096;
 constexpr std::size_t kMaxDurableDirsCached = 1 << 16;
 
@@ -83,23 +84,6 @@ std::string Describe(std::string_view op, std::string_view key) {
 }
 
 Status OutOfRange(std::string msg) { return Status(StatusCode::kOutOfRange, std::move(msg)); }
-
-// Writes all of [p, p+n), through short writes and EINTR.
-Status WriteFully(int fd, const char* p, std::size_t n, std::string_view key) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoToStatus(errno, Describe("write", key));
-    }
-    // write() returning 0 for n > 0 is not supposed to happen on a regular file; treat it as
-    // the disk refusing more bytes rather than spin.
-    if (w == 0) return ErrnoToStatus(ENOSPC, Describe("write", key));
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return Status::Ok();
-}
 
 Status FsyncDir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -192,8 +176,13 @@ class LocalBlobReader final : public BlobReader {
 
 class LocalBlobWriter final : public BlobWriter {
  public:
-  LocalBlobWriter(LocalBlobStore* store, std::string key, std::string tmp_path, UniqueFd fd)
-      : store_(store), key_(std::move(key)), tmp_path_(std::move(tmp_path)), fd_(std::move(fd)) {}
+  LocalBlobWriter(LocalBlobStore* store, std::string key, std::string tmp_path, UniqueFd fd,
+                  bool direct)
+      : store_(store),
+        key_(std::move(key)),
+        tmp_path_(std::move(tmp_path)),
+        fd_(std::move(fd)),
+        direct_(direct) {}
 
   ~LocalBlobWriter() override { Abort(); }
 
@@ -229,21 +218,25 @@ class LocalBlobWriter final : public BlobWriter {
  private:
   enum class State { kOpen, kFinished };
 
+  // Direct I/O: every byte goes through the aligned buffer, which reaches the file only when
+  // full (an aligned length at an aligned offset). Buffered: a large append with nothing
+  // buffered goes straight to the file, saving the copy.
   Status AppendImpl(std::span<const char> data) {
     if (data.empty()) return Status::Ok();  // An empty span may carry a null pointer.
     const std::size_t cap = store_->options_.buffer_bytes;
-    if (buffered_ == 0 && data.size() >= cap) return WriteOut(data.data(), data.size());
+    if (!direct_ && buffered_ == 0 && data.size() >= cap) {
+      return WriteOut(data.data(), data.size());
+    }
     if (!buffer_) buffer_ = AllocateBuffer(cap);
-    std::size_t take = std::min(cap - buffered_, data.size());
-    std::memcpy(buffer_.get() + buffered_, data.data(), take);
-    buffered_ += take;
-    data = data.subspan(take);
-    if (buffered_ < cap) return Status::Ok();
-    RETURN_IF_ERROR(Flush());
-    if (data.empty()) return Status::Ok();
-    if (data.size() >= cap) return WriteOut(data.data(), data.size());
-    std::memcpy(buffer_.get(), data.data(), data.size());
-    buffered_ = data.size();
+    while (!data.empty()) {
+      const std::size_t take = std::min(cap - buffered_, data.size());
+      std::memcpy(buffer_.get() + buffered_, data.data(), take);
+      buffered_ += take;
+      data = data.subspan(take);
+      if (buffered_ < cap) break;
+      RETURN_IF_ERROR(Flush());
+      if (!direct_ && data.size() >= cap) return WriteOut(data.data(), data.size());
+    }
     return Status::Ok();
   }
 
@@ -252,11 +245,56 @@ class LocalBlobWriter final : public BlobWriter {
     return WriteOut(buffer_.get(), std::exchange(buffered_, 0));
   }
 
-  // The one place bytes reach the descriptor (where O_DIRECT alignment would be handled).
+  // Commit's flush: the aligned part of what is buffered still goes direct; the tail that is not
+  // a whole block is written through the page cache (fdatasync then flushes it).
+  Status FlushLast() {
+    if (direct_ && buffered_ % kBufferAlignment != 0) {
+      const std::size_t aligned = buffered_ - buffered_ % kBufferAlignment;
+      if (aligned > 0) {
+        RETURN_IF_ERROR(WriteOut(buffer_.get(), aligned));
+        std::memmove(buffer_.get(), buffer_.get() + aligned, buffered_ - aligned);
+        buffered_ -= aligned;
+      }
+      RETURN_IF_ERROR(LeaveDirectIo(/*refused=*/false));
+    }
+    return Flush();
+  }
+
+  // Turns O_DIRECT off on the descriptor: for the unaligned tail, or for good when the
+  // filesystem refused a direct write (`refused`: later writers then skip it too).
+  Status LeaveDirectIo(bool refused) {
+    if (!direct_) return Status::Ok();
+    const int flags = ::fcntl(fd_.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) < 0) {
+      return ErrnoToStatus(errno, Describe("leave direct I/O for", key_));
+    }
+    direct_ = false;
+    if (refused) store_->direct_io_.store(false, std::memory_order_relaxed);
+    return Status::Ok();
+  }
+
+  // The one place bytes reach the descriptor.
   Status WriteOut(const char* p, std::size_t n) {
-    RETURN_IF_ERROR(WriteFully(fd_.get(), p, n, key_));
-    file_bytes_ += static_cast<std::int64_t>(n);
-    return MaybeStartWriteback();
+    while (n > 0) {
+      const ssize_t w = ::write(fd_.get(), p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        // A filesystem that opens with O_DIRECT but will not write that way (or a short direct
+        // write that left the offset unaligned): go on through the page cache.
+        if (errno == EINVAL && direct_) {
+          RETURN_IF_ERROR(LeaveDirectIo(/*refused=*/file_bytes_ == 0));
+          continue;
+        }
+        return ErrnoToStatus(errno, Describe("write", key_));
+      }
+      // write() returning 0 for n > 0 is not supposed to happen on a regular file; treat it as
+      // the disk refusing more bytes rather than spin.
+      if (w == 0) return ErrnoToStatus(ENOSPC, Describe("write", key_));
+      p += w;
+      n -= static_cast<std::size_t>(w);
+      file_bytes_ += w;
+    }
+    return direct_ ? Status::Ok() : MaybeStartWriteback();
   }
 
   // Starts (does not wait for) writeback of the bytes written since the last call, so dirty
@@ -281,7 +319,7 @@ class LocalBlobWriter final : public BlobWriter {
   }
 
   Status CommitImpl() {
-    RETURN_IF_ERROR(Flush());
+    RETURN_IF_ERROR(FlushLast());
     buffer_.reset();
     // EINTR from fdatasync means it did not finish, not that data was lost: call it again.
     // Any other error is final (the kernel may already have dropped the dirty pages).
@@ -353,6 +391,7 @@ class LocalBlobWriter final : public BlobWriter {
   const std::string key_;
   std::string tmp_path_;  // Empty once renamed or removed.
   UniqueFd fd_;
+  bool direct_;           // fd_ has O_DIRECT set.
   AlignedBuffer buffer_;  // options.buffer_bytes, allocated on the first small append.
   std::size_t buffered_ = 0;
   std::int64_t written_ = 0;         // Accepted by Append (buffered or on disk).
@@ -369,7 +408,8 @@ LocalBlobStore::LocalBlobStore(std::string root, LocalBlobOptions options)
     : root_(std::move(root)),
       objects_dir_(root_ + "/objects"),
       tmp_dir_(root_ + "/tmp"),
-      options_(options) {}
+      options_(options),
+      direct_io_(options.direct_io && options.buffer_bytes % kBufferAlignment == 0) {}
 
 Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::string& root,
                                                              LocalBlobOptions options) {
@@ -431,10 +471,19 @@ Result<std::unique_ptr<BlobWriter>> LocalBlobStore::NewWriter(const std::string&
   // temp file. The name is retried only on the astronomically unlikely collision.
   for (int attempt = 0;; ++attempt) {
     std::string tmp_path = tmp_dir_ + "/" + RandomHex(12) + ".tmp";
-    UniqueFd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kFileMode));
+    const bool direct = direct_io();
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0);
+    UniqueFd fd(::open(tmp_path.c_str(), flags, kFileMode));
+    if (!fd.valid() && direct && errno == EINVAL) {
+      // The filesystem refuses O_DIRECT (tmpfs): buffered writes from now on. Linux may have
+      // created the file before refusing the flag; the random name is ours (O_EXCL).
+      ::unlink(tmp_path.c_str());
+      direct_io_.store(false, std::memory_order_relaxed);
+      continue;
+    }
     if (fd.valid()) {
-      return std::unique_ptr<BlobWriter>(
-          std::make_unique<LocalBlobWriter>(this, key, std::move(tmp_path), std::move(fd)));
+      return std::unique_ptr<BlobWriter>(std::make_unique<LocalBlobWriter>(
+          this, key, std::move(tmp_path), std::move(fd), direct));
     }
     if (errno != EEXIST || attempt >= 3) {
       return ErrnoToStatus(errno, Describe("create temporary file for", key));

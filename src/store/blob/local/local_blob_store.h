@@ -2,7 +2,8 @@
 //
 // Layout: `root/objects/<key>` holds committed blobs (key components become directories),
 // `root/tmp/` holds the files of writers in progress. A writer streams into a unique temp
-// file, starting writeback every `writeback_bytes` so the final flush is short; Commit is
+// file — with direct I/O where the filesystem allows it, else through the page cache,
+// starting writeback every `writeback_bytes` so the final flush is short; Commit is
 // fdatasync, an atomic no-replace rename into `objects/`, and an fsync of every directory
 // whose entry changed, so an acknowledged blob survives a crash. Temp files of writers killed
 // by a crash are removed by CleanupTemporary (run by the sweeper), never by a destructor of
@@ -12,6 +13,7 @@
 // time and must not outlive the store.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,10 +29,18 @@ namespace fileport {
 
 struct LocalBlobOptions {
   // Each writer coalesces small appends in one buffer of this size, allocated once (lazily, on
-  // the first small append). An append at least this large, arriving while the buffer is
-  // empty, goes straight to the file without a copy. Must be > 0.
+  // the first small append). Without direct I/O, an append at least this large, arriving while
+  // the buffer is empty, goes straight to the file without a copy. Must be > 0.
   std::size_t buffer_bytes = std::size_t{1} << 20;
-  // After every this many bytes reach the file, start their writeback
+  // Write blobs with O_DIRECT: the bytes go from the writer's aligned buffer to the device,
+  // without a copy into the page cache and without the writeback that copy later costs, which
+  // halves the CPU an ingested byte costs and lets Commit's fdatasync flush only metadata and
+  // the unaligned tail. Used only when buffer_bytes is a multiple of 4096; a filesystem that
+  // refuses it (tmpfs, some FUSE and network filesystems: EINVAL) silently gets buffered
+  // writes, for that writer and every later one. The price: a blob just written is not in the
+  // page cache, so its first read comes from the device.
+  bool direct_io = true;
+  // Buffered writes only: after every this many bytes reach the file, start their writeback
   // (sync_file_range(SYNC_FILE_RANGE_WRITE), as RocksDB's bytes_per_sync) so that Commit's
   // fdatasync has little left to flush. 0 disables early writeback.
   std::int64_t writeback_bytes = std::int64_t{8} << 20;
@@ -77,6 +87,9 @@ class LocalBlobStore final : public BlobStore {
   // `root/objects/<key>`; the key must be valid.
   std::string ObjectPath(std::string_view key) const;
   const std::string& temp_dir() const { return tmp_dir_; }
+  // True while new writers open their temp files with O_DIRECT: options.direct_io, an aligned
+  // buffer size, and the filesystem has not refused it yet.
+  bool direct_io() const { return direct_io_.load(std::memory_order_relaxed); }
 
  private:
   friend class LocalBlobWriter;
@@ -94,6 +107,8 @@ class LocalBlobStore final : public BlobStore {
   const std::string objects_dir_;
   const std::string tmp_dir_;
   const LocalBlobOptions options_;
+  // Cleared for good the first time the filesystem refuses direct I/O.
+  std::atomic<bool> direct_io_;
 
   // Directories whose own entry is known to be durable in this process, so their parents
   // need no fsync on later commits. A cache: cleared when large, which only costs fsyncs.
