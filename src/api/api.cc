@@ -156,6 +156,13 @@ Dispatch Api::OnHeaders(const ApiRequest& req) {
   auto project = auth_.Authenticate(authz ? std::optional<std::string_view>(*authz)
                                           : std::optional<std::string_view>());
   if (!project.ok()) return Respond(ErrorResponse(project.status()));
+  if (limiter_) {
+    // Before any work, so a client over its rate costs one bucket update.
+    if (const std::int64_t wait_ms = limiter_->Acquire(*project); wait_ms > 0) {
+      metrics_.rate_limited += 1;
+      return Respond(RateLimitedResponse(*project, limiter_->per_second(), wait_ms));
+    }
+  }
 
   Dispatch d = Route(req, *project, seg, url.encoded_query());
   if (d.kind == Dispatch::Kind::kRespond && d.response.status == 0) {

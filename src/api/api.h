@@ -6,10 +6,12 @@
 // `Expect: 100-continue`, before the client sends it).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
 #include "api/metrics.h"
+#include "api/rate_limiter.h"
 #include "api/types.h"
 #include "core/auth.h"
 #include "core/file_service.h"
@@ -20,6 +22,10 @@ namespace fileport {
 
 struct ApiOptions {
   std::size_t json_body_limit = 8 << 20;  // POST /v1/uploads, …/complete
+  // Requests per second per project on this node (RateLimiter); 0: no limit. The bucket holds
+  // `rate_burst` requests (0: one second's worth, at least 1).
+  double rate_limit = 0;
+  double rate_burst = 0;
 };
 
 class Api {
@@ -32,7 +38,14 @@ class Api {
         ctx_(ctx),
         metrics_(metrics),
         sweeper_(sweeper),
-        options_(options) {}
+        options_(options) {
+    if (options_.rate_limit > 0) {
+      limiter_ = std::make_unique<RateLimiter>(
+          options_.rate_limit,
+          options_.rate_burst > 0 ? options_.rate_burst : std::max(options_.rate_limit, 1.0),
+          ctx_.clock);
+    }
+  }
 
   Dispatch OnHeaders(const ApiRequest& req);
   Metrics& metrics() { return metrics_; }
@@ -58,6 +71,7 @@ class Api {
   Metrics& metrics_;
   Sweeper* sweeper_;
   ApiOptions options_;
+  std::unique_ptr<RateLimiter> limiter_;  // null: no rate limit
 };
 
 }  // namespace fileport

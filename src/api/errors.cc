@@ -1,6 +1,7 @@
 // Status → HTTP, in one table.
 #include "api/errors.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "model/wire.h"
@@ -75,10 +76,24 @@ ApiResponse ErrorResponse(const Status& s) {
     r.AddHeader("retry-after-ms", std::to_string(ms));
     r.AddHeader("retry-after", std::to_string((ms + 999) / 1000));
   }
-  if (http == 409 || http == 500 || http == 416) {
-    // A lost race or an internal fault will not change on an immediate retry.
+  if (http == 409 || http == 500 || http == 416 || s.error_code() == "insufficient_quota") {
+    // A lost race, an internal fault or a full quota will not change on an immediate retry.
     r.AddHeader("x-should-retry", "false");
   }
+  return r;
+}
+
+ApiResponse RateLimitedResponse(const std::string& project, double per_second,
+                                std::int64_t retry_after_ms) {
+  const Status s(StatusCode::kResourceExhausted,
+                 fmt::format("Rate limit reached for requests in project {}: limit {:g} requests "
+                             "per second. Please try again in {}ms.",
+                             project, per_second, retry_after_ms),
+                 "", "rate_limit_exceeded");
+  ApiResponse r = JsonResponse(
+      429, ErrorJson(s.message(), ErrorTypeFor(s.code()), s.param(), s.error_code()));
+  r.AddHeader("retry-after-ms", std::to_string(retry_after_ms));
+  r.AddHeader("retry-after", std::to_string((retry_after_ms + 999) / 1000));
   return r;
 }
 

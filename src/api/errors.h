@@ -14,6 +14,10 @@ std::string_view ErrorTypeFor(StatusCode code);
 // (x-should-retry: false on 409/5xx that must not be retried; retry-after-ms and Retry-After
 // on 429/503).
 ApiResponse ErrorResponse(const Status& status);
+// 429 rate_limit_exceeded for `project` over `per_second`, with retry-after-ms (the time until
+// its next token) and Retry-After (the same, rounded up to whole seconds).
+ApiResponse RateLimitedResponse(const std::string& project, double per_second,
+                                std::int64_t retry_after_ms);
 // A JSON response with Content-Type: application/json.
 ApiResponse JsonResponse(int http_status, std::string body);
 

@@ -209,6 +209,11 @@ Result<std::unique_ptr<BodySink>> MakeCreateFileSink(const ApiRequest& req,
     return TooLarge("File is too large: the maximum size is " + FormatBytes(options.max_file_bytes),
                     "file");
   }
+  // The file is at least the body less its form envelope: refuse now, before the transfer,
+  // what the project's quota cannot take.
+  const std::uint64_t body = req.content_length.value_or(0);
+  RETURN_IF_ERROR(files.CheckRoom(
+      project, body > kEnvelopeSlack ? static_cast<std::int64_t>(body - kEnvelopeSlack) : 0));
   ASSIGN_OR_RETURN(std::string boundary, Boundary(req));
   return std::unique_ptr<BodySink>(
       new CreateFileSink(std::move(boundary), project, files, metrics));

@@ -30,6 +30,8 @@ std::string Metrics::Render() const {
           "counter");
   counter("fileport_uploads_completed_total", "Uploads completed.", uploads_completed.load(),
           "counter");
+  counter("fileport_rate_limited_total", "Requests refused by the per-project rate limit.",
+          rate_limited.load(), "counter");
   return out;
 }
 

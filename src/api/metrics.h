@@ -19,6 +19,7 @@ struct Metrics {
   std::atomic<std::int64_t> parts_stored{0};
   std::atomic<std::int64_t> files_created{0};
   std::atomic<std::int64_t> uploads_completed{0};
+  std::atomic<std::int64_t> rate_limited{0};
 
   void CountResponse(int status) {
     if (status >= 100 && status < 600) ++responses_by_class[status / 100];

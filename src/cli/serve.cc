@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <ctime>
@@ -11,6 +14,7 @@
 
 #include "api/api.h"
 #include "cli/commands.h"
+#include "common/sizes.h"
 #include "core/auth.h"
 #include "core/file_service.h"
 #include "core/sweeper.h"
@@ -34,6 +38,10 @@ struct ServeFlags {
   int drain_timeout = 30;
   std::string log_level = "info";
   bool restrict_downloads = false;
+  std::string max_project_bytes;  // a size ("10GiB"); empty: no limit
+  std::int64_t max_pending_uploads = 0;
+  double rate_limit = 0;
+  double rate_burst = 0;
 };
 
 bool IsLoopback(const std::string& host) {
@@ -92,6 +100,16 @@ int Serve(const ServeFlags& f) {
   IdGenerator ids(clock);
   ServiceOptions opts;
   opts.restrict_downloads = f.restrict_downloads;
+  if (!f.max_project_bytes.empty()) {
+    const auto bytes = ParseByteSize(f.max_project_bytes);
+    if (!bytes || *bytes < 0) {
+      std::fprintf(stderr, "fileport: --max-project-bytes: '%s' is not a size (e.g. 10GiB)\n",
+                   f.max_project_bytes.c_str());
+      return kExitUsage;
+    }
+    opts.quota.max_bytes = *bytes;
+  }
+  opts.quota.max_pending_uploads = f.max_pending_uploads;
   opts.garbage_lease_seconds = f.garbage_lease;
   ServiceContext ctx{**meta, **blobs, clock, ids, opts};
   FileService files(ctx);
@@ -99,7 +117,10 @@ int Serve(const ServeFlags& f) {
   Authenticator auth(**meta, clock, ids);
   Sweeper sweeper(ctx);
   Metrics metrics;
-  Api api(files, uploads, auth, ctx, metrics, &sweeper);
+  ApiOptions api_options;
+  api_options.rate_limit = f.rate_limit;
+  api_options.rate_burst = f.rate_burst;
+  Api api(files, uploads, auth, ctx, metrics, &sweeper, api_options);
 
   ServerOptions so;
   so.host = host;
@@ -143,6 +164,19 @@ int Serve(const ServeFlags& f) {
     }
   } else {
     std::printf("  auth: API keys required (Authorization: Bearer KEY)\n");
+  }
+  std::string limits;
+  if (opts.quota.max_bytes > 0) limits += " " + FormatBytes(opts.quota.max_bytes) + " stored;";
+  if (opts.quota.max_pending_uploads > 0) {
+    limits += " " + std::to_string(opts.quota.max_pending_uploads) + " pending uploads;";
+  }
+  if (f.rate_limit > 0) {
+    limits += fmt::format(" {:g} requests/s (burst {:g}) on this node;", f.rate_limit,
+                          f.rate_burst > 0 ? f.rate_burst : std::max(f.rate_limit, 1.0));
+  }
+  if (!limits.empty()) {
+    limits.pop_back();
+    std::printf("  limits per project:%s\n", limits.c_str());
   }
   std::fflush(stdout);
 
@@ -226,6 +260,27 @@ void AddServeCommand(CLI::App& app) {
                 "Refuse downloads of assistants, user_data, fine-tune and evals files, as OpenAI "
                 "does")
       ->envname("FILEPORT_RESTRICT_DOWNLOADS");
+  cmd->add_option("--max-project-bytes", flags->max_project_bytes,
+                  "Per project: bytes of files plus pending uploads' declared bytes (e.g. 10GiB; "
+                  "default: no limit)")
+      ->envname("FILEPORT_MAX_PROJECT_BYTES");
+  cmd->add_option("--max-pending-uploads", flags->max_pending_uploads,
+                  "Per project: pending uploads at once (0: no limit)")
+      ->envname("FILEPORT_MAX_PENDING_UPLOADS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--rate-limit", flags->rate_limit,
+                  "Per project and node: requests per second (0: no limit); over it, 429 with "
+                  "retry-after-ms")
+      ->envname("FILEPORT_RATE_LIMIT")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--rate-burst", flags->rate_burst,
+                  "Requests a project may send at once before --rate-limit applies (0: one "
+                  "second's worth)")
+      ->envname("FILEPORT_RATE_BURST")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
   cmd->callback([flags] { throw CLI::RuntimeError(Serve(*flags)); });
 }
 

@@ -1,7 +1,10 @@
 // FileService implementation.
 #include "core/file_service.h"
 
+#include <algorithm>
 #include <vector>
+
+#include "store/meta/store_errors.h"
 
 namespace fileport {
 namespace {
@@ -95,14 +98,29 @@ Result<File> FileService::FinishCreate(const std::string& project,
   f.status = "processed";
   f.mime_type = params.mime_type;
   f.segments = {{write->blob_key_, f.bytes}};
-  Status s = ctx_.meta.InsertFile(f);
+  Status s = ctx_.meta.InsertFile(f, ctx_.options.quota);
   if (!s.ok()) {
     // The intent row still covers the blob unless the sweeper claimed it (Aborted): then the
     // blob is ours alone to remove.
     if (s.code() == StatusCode::kAborted) ctx_.blobs.Delete(write->blob_key_).IgnoreError();
+    if (s.code() == StatusCode::kResourceExhausted) {
+      // Over quota: the insert certainly did not happen, so the space is given back now rather
+      // than when the intent comes due (a crash in between leaves the row: the sweeper's
+      // delete of a missing blob is a no-op).
+      if (ctx_.blobs.Delete(write->blob_key_).ok()) {
+        ctx_.meta.ForgetGarbage({write->blob_key_}).IgnoreError();
+      }
+    }
     return s;
   }
   return f;
+}
+
+Status FileService::CheckRoom(const std::string& project, std::int64_t at_least_bytes) {
+  const Quota& quota = ctx_.options.quota;
+  if (quota.max_bytes <= 0) return Status::Ok();
+  ASSIGN_OR_RETURN(ProjectUsage usage, ctx_.meta.GetUsage(project));
+  return meta_errors::CheckQuota(quota, usage, at_least_bytes, false);
 }
 
 Result<File> FileService::Get(const std::string& project, const std::string& id) {

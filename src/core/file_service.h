@@ -80,6 +80,10 @@ class FileService {
   explicit FileService(ServiceContext& ctx) : ctx_(ctx) {}
 
   Result<std::unique_ptr<FileWrite>> StartWrite(const std::string& project);
+  // Before a body is read: OK unless the project's stored-bytes quota cannot take a file of
+  // `at_least_bytes` (ResourceExhausted, code insufficient_quota), so a refused upload costs
+  // no transfer. FinishCreate enforces the quota on the exact bytes.
+  Status CheckRoom(const std::string& project, std::int64_t at_least_bytes);
   // Validates params (purpose, expiry, .jsonl, size), commits the bytes and inserts the File.
   // On any failure the write is aborted and nothing stays visible.
   Result<File> FinishCreate(const std::string& project, std::unique_ptr<FileWrite> write,

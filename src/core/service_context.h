@@ -29,6 +29,8 @@ struct ServiceOptions {
   std::int64_t max_batch_file_bytes = kMaxBatchFileBytes;
   std::int64_t max_upload_bytes = kMaxUploadBytes;
   std::int64_t max_part_bytes = kMaxPartBytes;
+  // Per-project caps (off by default): stored bytes and pending uploads.
+  Quota quota;
 };
 
 struct ServiceContext {

@@ -52,7 +52,7 @@ Result<Upload> UploadService::Create(const std::string& project, const CreateUpl
   u.mime_type = *p.mime_type;
   u.status = UploadStatus::kPending;
   if (p.expires_after) u.file_expires_after = p.expires_after->seconds;
-  RETURN_IF_ERROR(ctx_.meta.InsertUpload(u));
+  RETURN_IF_ERROR(ctx_.meta.InsertUpload(u, ctx_.options.quota));
   return u;
 }
 

@@ -1263,6 +1263,142 @@ TEST_P(MetadataStoreConformance, ConcurrentInsertPartRespectsTheByteLimitExactly
   EXPECT_EQ(ClaimAll().size(), static_cast<std::size_t>(refused.load()));
 }
 
+// ---- Quotas --------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, UsageCountsFilesAndPendingUploadsOfTheProjectOnly) {
+  PutFile(MakeFile("p", FileId(1)));  // 7 bytes
+  PutFile(MakeFile("q", FileId(2)));
+  PutUpload(MakeUpload("p", UploadId(1), 100));
+  PutUpload(MakeUpload("p", UploadId(2), 50));
+  PutUpload(MakeUpload("q", UploadId(3), 1000));
+  ASSERT_OK(store().TransitionUpload("p", UploadId(2), UploadStatus::kPending,
+                                     UploadStatus::kCancelled, kT0));
+  auto usage = store().GetUsage("p");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, 7 + 100) << "a cancelled upload reserves nothing";
+  EXPECT_EQ(usage->pending_uploads, 1);
+  auto none = store().GetUsage("nobody");
+  ASSERT_OK(none);
+  EXPECT_EQ(none->bytes, 0);
+  EXPECT_EQ(none->pending_uploads, 0);
+}
+
+TEST_P(MetadataStoreConformance, InsertFileOverTheByteQuotaInsertsNothingAndKeepsItsIntents) {
+  const Quota quota{.max_bytes = 20};
+  PutFile(MakeFile("p", FileId(1)));  // 7
+  File fits = MakeFile("p", FileId(2));
+  fits.bytes = 13;                    // 20: exactly the limit
+  for (const Segment& seg : fits.segments) AddIntent(seg.blob_key);
+  ASSERT_OK(store().InsertFile(fits, quota));
+  File over = MakeFile("p", FileId(3));
+  over.bytes = 1;
+  for (const Segment& seg : over.segments) AddIntent(seg.blob_key);
+  Status refused = store().InsertFile(over, quota);
+  EXPECT_CODE(refused, StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.error_code(), "insufficient_quota");
+  EXPECT_EQ(refused.message(),
+            "Storage quota exceeded: this project stores 20 B of its 20 B limit (files and "
+            "pending uploads), and this request needs 1 B more. Delete files or cancel uploads "
+            "to make room.");
+  EXPECT_CODE(store().GetFile("p", over.id), StatusCode::kNotFound);
+  EXPECT_EQ(ClaimAll().size(), over.segments.size()) << "the refused file's intents remain";
+  // Another project is not affected by p's usage.
+  File other = MakeFile("q", FileId(4));
+  other.segments.clear();
+  other.bytes = 20;
+  EXPECT_OK(store().InsertFile(other, quota));
+  // Without a quota nothing is checked.
+  over.id = FileId(5);
+  over.segments.clear();
+  EXPECT_OK(store().InsertFile(over));
+}
+
+TEST_P(MetadataStoreConformance, PendingUploadsReserveTheirBytesUntilCancelledOrCompleted) {
+  const Quota quota{.max_bytes = 100};
+  ASSERT_OK(store().InsertUpload(MakeUpload("p", UploadId(1), 60), quota));
+  Status refused = store().InsertUpload(MakeUpload("p", UploadId(2), 41), quota);
+  EXPECT_CODE(refused, StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.error_code(), "insufficient_quota");
+  EXPECT_CODE(store().GetUpload("p", UploadId(2)), StatusCode::kNotFound);
+  ASSERT_OK(store().InsertUpload(MakeUpload("p", UploadId(3), 40), quota));  // exactly 100
+
+  // Completing turns a reservation into a file of the same bytes: still 100 in use.
+  UploadPart a = MakePart("p", UploadId(1), PartId(1), 60);
+  PutPart(a);
+  Upload u1 = MakeUpload("p", UploadId(1), 60);
+  ASSERT_OK(store().CompleteUpload("p", u1.id, {a.id}, std::nullopt,
+                                   FileOfParts(u1, FileId(1), {a}), kT0, kT0));
+  auto usage = store().GetUsage("p");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, 100);
+  EXPECT_EQ(usage->pending_uploads, 1);
+  EXPECT_CODE(store().InsertUpload(MakeUpload("p", UploadId(4), 1), quota),
+              StatusCode::kResourceExhausted);
+
+  // Cancelling gives the reservation back.
+  ASSERT_OK(store().TransitionUpload("p", UploadId(3), UploadStatus::kPending,
+                                     UploadStatus::kCancelled, kT0));
+  EXPECT_OK(store().InsertUpload(MakeUpload("p", UploadId(5), 40), quota));
+  // And deleting the file gives its bytes back.
+  ASSERT_OK(store().DeleteFile("p", FileId(1), kT0));
+  EXPECT_OK(store().InsertUpload(MakeUpload("p", UploadId(6), 60), quota));
+}
+
+TEST_P(MetadataStoreConformance, PendingUploadCountQuota) {
+  const Quota quota{.max_pending_uploads = 2};
+  ASSERT_OK(store().InsertUpload(MakeUpload("p", UploadId(1), 1), quota));
+  ASSERT_OK(store().InsertUpload(MakeUpload("p", UploadId(2), 1), quota));
+  Status refused = store().InsertUpload(MakeUpload("p", UploadId(3), 1), quota);
+  EXPECT_CODE(refused, StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.error_code(), "insufficient_quota");
+  EXPECT_EQ(refused.message(),
+            "Too many pending uploads: this project has 2 of its limit of 2. Complete or cancel "
+            "uploads before creating more.");
+  EXPECT_OK(store().InsertUpload(MakeUpload("q", UploadId(4), 1), quota)) << "per project";
+  ASSERT_OK(store().TransitionUpload("p", UploadId(1), UploadStatus::kPending,
+                                     UploadStatus::kExpired, kT0));
+  EXPECT_OK(store().InsertUpload(MakeUpload("p", UploadId(5), 1), quota));
+}
+
+TEST_P(MetadataStoreConformance, ConcurrentInsertsNeverExceedTheByteQuota) {
+  constexpr int kThreads = 8;
+  constexpr int kTriesPerThread = 10;
+  const Quota quota{.max_bytes = 99, .max_pending_uploads = 1000};
+  std::atomic<int> accepted{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kTriesPerThread; ++i) {
+        const int n = t * kTriesPerThread + i;
+        Status s;
+        if (n % 2 == 0) {
+          s = store().InsertUpload(MakeUpload("p", UploadId(n), 5), quota);
+        } else {
+          File f = MakeFile("p", FileId(n));
+          f.segments.clear();
+          f.bytes = 5;
+          s = store().InsertFile(f, quota);
+        }
+        if (s.ok()) {
+          ++accepted;
+        } else if (s.code() == StatusCode::kResourceExhausted) {
+          ++refused;
+        } else {
+          ADD_FAILURE() << s.ToString();
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 19) << "19 × 5 = 95 fit in 99; a 20th would make 100";
+  EXPECT_EQ(refused.load(), kThreads * kTriesPerThread - 19);
+  EXPECT_EQ(other.load(), 0);
+  auto usage = store().GetUsage("p");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, 95);
+}
+
 TEST_P(MetadataStoreConformance, ListPartsOfUnknownOrForeignUploadIsNotFound) {
   PutUpload(MakeUpload("p", UploadId(1), 10));
   PutPart(MakePart("p", UploadId(1), PartId(1), 1));
@@ -2009,7 +2145,7 @@ TEST_F(SqliteMetadataStoreTest, UsesWalAndRecordsTheSchemaVersion) {
   }
   RawDb db = OpenRaw(DbPath());
   EXPECT_EQ(QueryText(db.get(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "3");
   db.reset();
   auto again = SqliteMetadataStore::Open(DbPath());  // migrating an up-to-date file: no-op
   ASSERT_TRUE(IsOk(again));
@@ -2119,7 +2255,7 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   MetadataStore& store = **opened;
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "2");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "3");
     EXPECT_EQ(QueryText(db.get(),
                         "SELECT COUNT(*) FROM pragma_table_info('garbage') "
                         "WHERE name = 'leased' AND \"notnull\" = 1 AND dflt_value = '0'"),
@@ -2163,7 +2299,11 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(*got, std::vector<std::string>{"files/deleted"});
   RawDb db = OpenRaw(DbPath());
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
+                                "name = 'uploads_by_project_status'"),
+            "1")
+      << "2 -> 3 indexes pending uploads by project (quotas)";
 }
 
 TEST_F(SqliteMetadataStoreTest, NewerSchemaIsFailedPrecondition) {
@@ -2412,7 +2552,7 @@ TEST_F(PostgresMetadataStoreTest, NodesStartingAtOnceMigrateTheSchemaOnce) {
 
   EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(*) || ':' || max(version) FROM " +
                                       Table("fileport_schema_version")),
-            "1:1");
+            "1:2");
   for (auto& node : nodes) EXPECT_OK(node->Migrate());
   // One schema, one set of tables: what one node writes, every other reads.
   File f = MakeFile("p", FileId(1));

@@ -8,3 +8,4 @@ fp_test(upload_service_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/upload_service_t
 fp_test(sweeper_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sweeper_test.cc DEPS fp_core fp_meta_memory fp_blob_memory Threads::Threads LABELS unit)
 fp_test(core_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core_test.cc DEPS fp_core fp_meta_memory fp_blob_memory LABELS unit)
 fp_test(wire_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/wire_test.cc DEPS fp_model LABELS unit)
+fp_test(rate_limiter_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/rate_limiter_test.cc DEPS fp_api LABELS unit)

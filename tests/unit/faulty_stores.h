@@ -256,9 +256,9 @@ class FaultyMetadataStore final : public MetadataStore {
     RETURN_IF_ERROR(faults_.Check("meta.ForgetGarbage"));
     return base_.ForgetGarbage(keys);
   }
-  Status InsertFile(const File& file) override {
+  Status InsertFile(const File& file, const Quota& quota = {}) override {
     RETURN_IF_ERROR(faults_.Check("meta.InsertFile"));
-    return base_.InsertFile(file);
+    return base_.InsertFile(file, quota);
   }
   Result<File> GetFile(const std::string& project, const std::string& id) override {
     RETURN_IF_ERROR(faults_.Check("meta.GetFile"));
@@ -277,9 +277,9 @@ class FaultyMetadataStore final : public MetadataStore {
     RETURN_IF_ERROR(faults_.Check("meta.ListExpiredFiles"));
     return base_.ListExpiredFiles(now, limit);
   }
-  Status InsertUpload(const Upload& upload) override {
+  Status InsertUpload(const Upload& upload, const Quota& quota = {}) override {
     RETURN_IF_ERROR(faults_.Check("meta.InsertUpload"));
-    return base_.InsertUpload(upload);
+    return base_.InsertUpload(upload, quota);
   }
   Result<Upload> GetUpload(const std::string& project, const std::string& id) override {
     RETURN_IF_ERROR(faults_.Check("meta.GetUpload"));
@@ -310,6 +310,10 @@ class FaultyMetadataStore final : public MetadataStore {
   Result<std::vector<Upload>> ListExpiredUploads(std::int64_t now, int limit) override {
     RETURN_IF_ERROR(faults_.Check("meta.ListExpiredUploads"));
     return base_.ListExpiredUploads(now, limit);
+  }
+  Result<ProjectUsage> GetUsage(const std::string& project) override {
+    RETURN_IF_ERROR(faults_.Check("meta.GetUsage"));
+    return base_.GetUsage(project);
   }
   Status InsertApiKey(const ApiKey& key) override {
     RETURN_IF_ERROR(faults_.Check("meta.InsertApiKey"));

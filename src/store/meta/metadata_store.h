@@ -44,6 +44,23 @@ struct FileQuery {
   std::int64_t now = 0;                // files with expires_at <= now are not listed
 };
 
+// What a project may hold (0: no limit). Enforced inside the inserting transaction, so it holds
+// under concurrency and across nodes sharing one database.
+struct Quota {
+  // Bytes of the project's files plus the declared bytes of its pending uploads (an upload
+  // reserves its bytes at creation; completing it turns the reservation into a file).
+  std::int64_t max_bytes = 0;
+  // Pending uploads of the project.
+  std::int64_t max_pending_uploads = 0;
+  bool limited() const { return max_bytes > 0 || max_pending_uploads > 0; }
+};
+
+// A project's usage as Quota counts it. Files past their expiry count until they are deleted.
+struct ProjectUsage {
+  std::int64_t bytes = 0;
+  std::int64_t pending_uploads = 0;
+};
+
 struct GarbageBlob {
   std::string blob_key;
   std::int64_t due_at = 0;  // unix seconds; the sweeper may delete the blob from then on
@@ -80,8 +97,9 @@ class MetadataStore {
   // --- Files ---------------------------------------------------------------------------
   // Inserts `file` and removes the garbage rows of its segments' keys (its write intents).
   // Aborted, inserting nothing, when any of those rows is gone or leased (the sweeper claimed
-  // it: the blob may be deleted); AlreadyExists on a duplicate id.
-  virtual Status InsertFile(const File& file) = 0;
+  // it: the blob may be deleted); AlreadyExists on a duplicate id; ResourceExhausted
+  // (meta_errors::QuotaExceeded) when the file would take the project past quota.max_bytes.
+  virtual Status InsertFile(const File& file, const Quota& quota = {}) = 0;
   // NotFound (param "id", message "No such File object: <id>") when missing or another
   // project's. Expired files are returned: expiry is the caller's rule.
   virtual Result<File> GetFile(const std::string& project, const std::string& id) = 0;
@@ -95,8 +113,10 @@ class MetadataStore {
   virtual Result<std::vector<File>> ListExpiredFiles(std::int64_t now, int limit) = 0;
 
   // --- Uploads and parts ---------------------------------------------------------------
-  // AlreadyExists on a duplicate id.
-  virtual Status InsertUpload(const Upload& upload) = 0;
+  // AlreadyExists on a duplicate id; ResourceExhausted (meta_errors::QuotaExceeded) when the
+  // upload's bytes would take the project past quota.max_bytes, or it would be one pending
+  // upload too many.
+  virtual Status InsertUpload(const Upload& upload, const Quota& quota = {}) = 0;
   // NotFound (param "upload_id", message "No such Upload object: <id>"). The stored status
   // is returned as is (a pending upload past expires_at is still kPending here).
   virtual Result<Upload> GetUpload(const std::string& project, const std::string& id) = 0;
@@ -128,6 +148,10 @@ class MetadataStore {
                                           std::int64_t garbage_due) = 0;
   // Up to `limit` pending uploads (of any project) with expires_at <= now.
   virtual Result<std::vector<Upload>> ListExpiredUploads(std::int64_t now, int limit) = 0;
+
+  // --- Quotas --------------------------------------------------------------------------
+  // The project's usage now (a snapshot, for refusing early; the inserts enforce the quota).
+  virtual Result<ProjectUsage> GetUsage(const std::string& project) = 0;
 
   // --- API keys ------------------------------------------------------------------------
   virtual Status InsertApiKey(const ApiKey& key) = 0;

@@ -87,9 +87,12 @@ Status MemoryMetadataStore::ForgetGarbage(const std::vector<std::string>& keys) 
   return Status::Ok();
 }
 
-Status MemoryMetadataStore::InsertFile(const File& file) {
+Status MemoryMetadataStore::InsertFile(const File& file, const Quota& quota) {
   std::lock_guard lock(mu_);
   if (files_.count(file.id)) return AlreadyExists("File " + file.id + " already exists");
+  if (quota.limited()) {
+    RETURN_IF_ERROR(CheckQuota(quota, UsageLocked(file.project), file.bytes, false));
+  }
   std::set<std::string> keys;
   for (const Segment& s : file.segments) keys.insert(s.blob_key);
   for (const std::string& key : keys) {
@@ -164,13 +167,35 @@ Result<std::vector<File>> MemoryMetadataStore::ListExpiredFiles(std::int64_t now
   return out;
 }
 
-Status MemoryMetadataStore::InsertUpload(const Upload& upload) {
+Status MemoryMetadataStore::InsertUpload(const Upload& upload, const Quota& quota) {
   std::lock_guard lock(mu_);
   if (uploads_.count(upload.id)) return AlreadyExists("Upload " + upload.id + " already exists");
+  if (quota.limited()) {
+    RETURN_IF_ERROR(CheckQuota(quota, UsageLocked(upload.project), upload.bytes, true));
+  }
   UploadRow row{upload, 0};
   row.upload.file.reset();
   uploads_.emplace(upload.id, std::move(row));
   return Status::Ok();
+}
+
+ProjectUsage MemoryMetadataStore::UsageLocked(const std::string& project) const {
+  ProjectUsage usage;
+  for (const auto& [id, f] : files_) {
+    if (f.project == project) usage.bytes += f.bytes;
+  }
+  for (const auto& [id, row] : uploads_) {
+    if (row.upload.project == project && row.upload.status == UploadStatus::kPending) {
+      usage.bytes += row.upload.bytes;
+      ++usage.pending_uploads;
+    }
+  }
+  return usage;
+}
+
+Result<ProjectUsage> MemoryMetadataStore::GetUsage(const std::string& project) {
+  std::lock_guard lock(mu_);
+  return UsageLocked(project);
 }
 
 Result<Upload> MemoryMetadataStore::GetUpload(const std::string& project, const std::string& id) {

@@ -595,6 +595,10 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_age ON api_keys (created_at, id);
 )sql",
+    // 1 → 2: quotas count a project's pending uploads (GetUsage, InsertUpload).
+    R"sql(
+CREATE INDEX uploads_pending_by_project ON uploads (project) WHERE status = 'pending';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -614,6 +618,16 @@ std::string QuoteIdentifier(std::string_view name) {
 std::int64_t MigrationLockKey(std::string_view schema) {
   std::uint64_t h = 14695981039346656037ull;
   for (unsigned char c : std::string("fileport migrate ") + std::string(schema)) {
+    h = (h ^ c) * 1099511628211ull;
+  }
+  return static_cast<std::int64_t>(h);
+}
+
+// The transaction-scoped advisory lock that serializes quota checks of one project: two
+// inserts racing against one quota must not both see the usage before the other.
+std::int64_t QuotaLockKey(std::string_view project) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : std::string("fileport quota ") + std::string(project)) {
     h = (h ^ c) * 1099511628211ull;
   }
   return static_cast<std::int64_t>(h);
@@ -969,11 +983,46 @@ Status PostgresMetadataStore::ForgetGarbage(const std::vector<std::string>& keys
 
 // ---- Files ---------------------------------------------------------------------------------
 
-Status PostgresMetadataStore::InsertFile(const File& file) {
+namespace {
+// A project's usage. Read committed: each statement sees every transaction committed before it.
+Result<ProjectUsage> ReadUsage(Conn& c, const std::string& project) {
+  ASSIGN_OR_RETURN(
+      Rows rows,
+      c.Query("SELECT (SELECT COALESCE(SUM(bytes), 0) FROM files WHERE project = $1)::bigint + "
+              "(SELECT COALESCE(SUM(bytes), 0) FROM uploads WHERE project = $1 AND "
+              "status = 'pending')::bigint, "
+              "(SELECT COUNT(*) FROM uploads WHERE project = $1 AND status = 'pending')",
+              Params(project)));
+  ProjectUsage usage;
+  if (rows.size() > 0) {
+    usage.bytes = rows[0].Int(0);
+    usage.pending_uploads = rows[0].Int(1);
+  }
+  return usage;
+}
+
+// Takes the project's quota lock for the rest of the transaction, then checks the quota.
+Status LockAndCheckQuota(Conn& c, const std::string& project, const Quota& quota,
+                         std::int64_t add_bytes, bool new_upload) {
+  RETURN_IF_ERROR(
+      c.Query("SELECT pg_advisory_xact_lock($1)", Params(QuotaLockKey(project))).status());
+  ASSIGN_OR_RETURN(ProjectUsage usage, ReadUsage(c, project));
+  return CheckQuota(quota, usage, add_bytes, new_upload);
+}
+}  // namespace
+
+Result<ProjectUsage> PostgresMetadataStore::GetUsage(const std::string& project) {
+  return impl_->Read([&](Conn& c) { return ReadUsage(c, project); });
+}
+
+Status PostgresMetadataStore::InsertFile(const File& file, const Quota& quota) {
   std::set<std::string> distinct;  // a key listed twice has one intent row
   for (const Segment& s : file.segments) distinct.insert(s.blob_key);
   const std::vector<std::string> keys(distinct.begin(), distinct.end());
   return impl_->Write([&](Conn& c) -> Status {
+    if (quota.limited()) {
+      RETURN_IF_ERROR(LockAndCheckQuota(c, file.project, quota, file.bytes, false));
+    }
     RETURN_IF_ERROR(InsertFileRow(c, file));
     return ConsumeIntents(c, keys);
   });
@@ -1052,8 +1101,9 @@ Result<std::vector<File>> PostgresMetadataStore::ListExpiredFiles(std::int64_t n
 
 // ---- Uploads and parts ---------------------------------------------------------------------
 
-Status PostgresMetadataStore::InsertUpload(const Upload& u) {
+Status PostgresMetadataStore::InsertUpload(const Upload& u, const Quota& quota) {
   return impl_->Write([&](Conn& c) -> Status {
+    if (quota.limited()) RETURN_IF_ERROR(LockAndCheckQuota(c, u.project, quota, u.bytes, true));
     return c
         .Query("INSERT INTO uploads (" FP_UPLOAD_COLS
                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text[], $13)",

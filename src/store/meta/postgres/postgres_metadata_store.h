@@ -56,14 +56,14 @@ class PostgresMetadataStore final : public MetadataStore {
                                                 std::int64_t lease_until) override;
   Status ForgetGarbage(const std::vector<std::string>& keys) override;
 
-  Status InsertFile(const File& file) override;
+  Status InsertFile(const File& file, const Quota& quota = {}) override;
   Result<File> GetFile(const std::string& project, const std::string& id) override;
   Result<Page<File>> ListFiles(const FileQuery& query) override;
   Status DeleteFile(const std::string& project, const std::string& id,
                     std::int64_t garbage_due) override;
   Result<std::vector<File>> ListExpiredFiles(std::int64_t now, int limit) override;
 
-  Status InsertUpload(const Upload& upload) override;
+  Status InsertUpload(const Upload& upload, const Quota& quota = {}) override;
   Result<Upload> GetUpload(const std::string& project, const std::string& id) override;
   Status InsertPart(const UploadPart& part, std::int64_t now) override;
   Result<std::vector<UploadPart>> ListParts(const std::string& project,
@@ -76,6 +76,8 @@ class PostgresMetadataStore final : public MetadataStore {
                                   UploadStatus from, UploadStatus to,
                                   std::int64_t garbage_due) override;
   Result<std::vector<Upload>> ListExpiredUploads(std::int64_t now, int limit) override;
+
+  Result<ProjectUsage> GetUsage(const std::string& project) override;
 
   Status InsertApiKey(const ApiKey& key) override;
   Result<std::vector<ApiKey>> ListApiKeys() override;

@@ -474,6 +474,10 @@ CREATE INDEX api_keys_by_age ON api_keys (created_at, id);
     R"sql(
 ALTER TABLE garbage ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 2 → 3: quotas count a project's pending uploads (GetUsage, InsertUpload).
+    R"sql(
+CREATE INDEX uploads_by_project_status ON uploads (project, status);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -745,6 +749,22 @@ Status SqliteMetadataStore::ForgetGarbage(const std::vector<std::string>& keys) 
 // ---- Files ---------------------------------------------------------------------------------
 
 namespace {
+// A project's usage, read inside the transaction that enforces its quota.
+Result<ProjectUsage> ReadUsage(Conn& c, const std::string& project) {
+  ProjectUsage usage;
+  ASSIGN_OR_RETURN(Stmt f, c.Prepare("SELECT COALESCE(SUM(bytes), 0) FROM files WHERE project = ?"));
+  ASSIGN_OR_RETURN(bool row, f.Bind(project).Step());
+  if (row) usage.bytes = f.Int(0);
+  ASSIGN_OR_RETURN(Stmt u, c.Prepare("SELECT COALESCE(SUM(bytes), 0), COUNT(*) FROM uploads "
+                                     "WHERE project = ? AND status = 'pending'"));
+  ASSIGN_OR_RETURN(row, u.Bind(project).Step());
+  if (row) {
+    usage.bytes += u.Int(0);
+    usage.pending_uploads = u.Int(1);
+  }
+  return usage;
+}
+
 Status InsertFileRow(Conn& c, const File& file) {
   ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO files (" FP_FILE_COLS
                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
@@ -752,8 +772,12 @@ Status InsertFileRow(Conn& c, const File& file) {
 }
 }  // namespace
 
-Status SqliteMetadataStore::InsertFile(const File& file) {
+Status SqliteMetadataStore::InsertFile(const File& file, const Quota& quota) {
   return impl_->Write([&](Conn& c) -> Status {
+    if (quota.limited()) {
+      ASSIGN_OR_RETURN(ProjectUsage usage, ReadUsage(c, file.project));
+      RETURN_IF_ERROR(CheckQuota(quota, usage, file.bytes, false));
+    }
     RETURN_IF_ERROR(InsertFileRow(c, file));
     std::set<std::string> keys;  // a key listed twice has one intent row
     for (const Segment& s : file.segments) keys.insert(s.blob_key);
@@ -835,8 +859,12 @@ Result<std::vector<File>> SqliteMetadataStore::ListExpiredFiles(std::int64_t now
 
 // ---- Uploads and parts ---------------------------------------------------------------------
 
-Status SqliteMetadataStore::InsertUpload(const Upload& u) {
+Status SqliteMetadataStore::InsertUpload(const Upload& u, const Quota& quota) {
   return impl_->Write([&](Conn& c) -> Status {
+    if (quota.limited()) {
+      ASSIGN_OR_RETURN(ProjectUsage usage, ReadUsage(c, u.project));
+      RETURN_IF_ERROR(CheckQuota(quota, usage, u.bytes, true));
+    }
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO uploads (" FP_UPLOAD_COLS
                                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     return s
@@ -845,6 +873,10 @@ Status SqliteMetadataStore::InsertUpload(const Upload& u) {
                  EncodeIds(u.part_ids), u.md5)
         .Run();
   });
+}
+
+Result<ProjectUsage> SqliteMetadataStore::GetUsage(const std::string& project) {
+  return impl_->Read([&](Conn& c) { return ReadUsage(c, project); });
 }
 
 Result<Upload> SqliteMetadataStore::GetUpload(const std::string& project, const std::string& id) {
