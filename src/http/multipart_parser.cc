@@ -538,8 +538,8 @@ Status MultipartParser::ConsumeHeaders(std::span<const char> data, std::size_t* 
     return BeginPart();
   }
   if (block_end != std::string::npos || header_buf_.size() > cap) {
-    return InvalidArgument("multipart part headers exceed " +
-                           std::to_string(limits_.max_header_bytes) + " bytes");
+    return ParseError("part headers exceed " + std::to_string(limits_.max_header_bytes) +
+                      " bytes");
   }
   *pos += take;
   return Status::Ok();
@@ -578,8 +578,7 @@ Status MultipartParser::CommitPartDelimiter() {
     RETURN_IF_ERROR(handler_.OnPartEnd());
   }
   if (parts_seen_ >= limits_.max_parts) {
-    return InvalidArgument("multipart form has more than " + std::to_string(limits_.max_parts) +
-                           " parts");
+    return ParseError("more than " + std::to_string(limits_.max_parts) + " parts");
   }
   return Status::Ok();
 }

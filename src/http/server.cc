@@ -93,7 +93,15 @@ class Session : public std::enable_shared_from_this<Session> {
       // A malformed request: answer 400 and close; nothing after it is parsed.
       req_.request_id = "req_" + RandomHex(16);
       req_.method = "?";
-      ApiResponse r = ErrorResponse(InvalidArgument("Malformed HTTP request: " + ec.message()));
+      ApiResponse r;
+      if (ec == http::error::header_limit) {
+        r = ErrorResponse(InvalidArgument("Request header fields are too large: the limit is " +
+                                          std::to_string(shared_.options.header_limit) +
+                                          " bytes"));
+        r.status = 431;
+      } else {
+        r = ErrorResponse(InvalidArgument("Malformed HTTP request: " + ec.message()));
+      }
       r.close = true;
       return WriteResponse(std::move(r));
     }
@@ -341,10 +349,20 @@ class Session : public std::enable_shared_from_this<Session> {
       state_[i] = Buf::kFree;
       if (!failed_) {
         failed_ = true;
-        peer_gone_ = ec != beast::error::timeout;
-        body_error_ = ec == beast::error::timeout
-                          ? Unavailable("Timed out waiting for the request body")
-                          : InvalidArgument("The request body could not be read: " + ec.message());
+        // A framing error (a bad chunk size, say) comes from a client that is still there and
+        // gets its 400 before the connection is closed; the end of the stream or a reset means
+        // nobody is left to answer.
+        const bool malformed = ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+                               ec != http::error::partial_message &&
+                               ec != http::error::end_of_stream;
+        peer_gone_ = !malformed && ec != beast::error::timeout;
+        if (ec == beast::error::timeout) {
+          body_error_ = Unavailable("Timed out waiting for the request body");
+        } else if (malformed) {
+          body_error_ = InvalidArgument("Malformed HTTP request body: " + ec.message());
+        } else {
+          body_error_ = InvalidArgument("The request body could not be read: " + ec.message());
+        }
       }
       return Pump();
     }

@@ -48,6 +48,9 @@ struct TestServerOptions {
   ApiOptions api;
   // Where the FakeClock starts (milliseconds since the epoch).
   std::int64_t start_millis = 1'700'000'000'000;
+  // Where the local blob store lives; empty: "blobs" in the temp directory. Set it to put the
+  // blobs on a filesystem of the test's own (a small tmpfs to fill up, say).
+  std::filesystem::path blob_dir;
   // When set, wraps the local blob store (to hold, count or fail writes in a test).
   std::function<std::unique_ptr<BlobStore>(std::unique_ptr<BlobStore>)> wrap_blobs;
 };
@@ -77,7 +80,9 @@ class TestServer {
   Metrics& metrics() { return metrics_; }
 
   const std::filesystem::path& dir() const { return dir_; }
-  std::filesystem::path blob_dir() const { return dir_ / "blobs"; }
+  std::filesystem::path blob_dir() const {
+    return options_.blob_dir.empty() ? dir_ / "blobs" : options_.blob_dir;
+  }
   // Relative paths of every regular file under blob_dir(), committed and temporary alike.
   std::vector<std::string> BlobFiles() const;
   // The last path component of each of those files (a blob file is named after the file or

@@ -105,7 +105,11 @@ HttpResponse HttpClient::Request(const std::string& method, const std::string& p
   }
   curl_slist* list = nullptr;
   for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
-  if (!api_key_.empty()) list = curl_slist_append(list, ("Authorization: Bearer " + api_key_).c_str());
+  if (!authorization_.empty()) {
+    list = curl_slist_append(list, authorization_.c_str());
+  } else if (!api_key_.empty()) {
+    list = curl_slist_append(list, ("Authorization: Bearer " + api_key_).c_str());
+  }
   // curl would add "Expect: 100-continue" for large bodies; tests opt in explicitly.
   bool has_expect = false;
   for (const auto& h : headers) has_expect |= h.rfind("Expect:", 0) == 0;

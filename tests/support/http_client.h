@@ -67,11 +67,15 @@ class HttpClient {
 
   // Bearer key sent with every request (empty: none).
   void set_api_key(std::string key) { api_key_ = std::move(key); }
+  // A raw Authorization header line sent with every request instead of the Bearer one, in
+  // curl's spelling: "Authorization: Basic …", or "Authorization;" for an empty value.
+  void set_authorization(std::string header_line) { authorization_ = std::move(header_line); }
   const std::string& base_url() const { return base_; }
 
  private:
   std::string base_;
   std::string api_key_;
+  std::string authorization_;
 };
 
 // Lowercase hex MD5 of `data`.

@@ -639,7 +639,7 @@ TEST(MultipartParserTest, HeaderBlockLimit) {
     std::string over = body_with_block_size(size);
     for (const Outcome& out : {Parse(kB, over), ParseBytewise(kB, over)}) {
       EXPECT_EQ(out.status.code(), StatusCode::kInvalidArgument);
-      EXPECT_EQ(out.status.message(), "multipart part headers exceed 16384 bytes");
+      EXPECT_EQ(out.status.message(), "Could not parse multipart form: part headers exceed 16384 bytes");
       EXPECT_EQ(out.status.param(), "");
       EXPECT_TRUE(out.parts.empty());
     }
@@ -647,11 +647,11 @@ TEST(MultipartParserTest, HeaderBlockLimit) {
   // A block that never ends stops at the limit, not at the end of a huge body.
   std::string endless =
       "--bnd\r\nContent-Disposition: form-data; name=\"a\"\r\nX: " + std::string(10 << 20, 'h');
-  EXPECT_EQ(Parse(kB, endless).status.message(), "multipart part headers exceed 16384 bytes");
+  EXPECT_EQ(Parse(kB, endless).status.message(), "Could not parse multipart form: part headers exceed 16384 bytes");
 
   MultipartLimits small;
   small.max_header_bytes = 100;
-  EXPECT_EQ(Parse(kB, at_limit, small).status.message(), "multipart part headers exceed 100 bytes");
+  EXPECT_EQ(Parse(kB, at_limit, small).status.message(), "Could not parse multipart form: part headers exceed 100 bytes");
 }
 
 TEST(MultipartParserTest, PartCountLimit) {
@@ -665,7 +665,7 @@ TEST(MultipartParserTest, PartCountLimit) {
 
   Outcome over = Parse(kB, thousand + Field(kB, "one_more", "v") + Close(kB));
   EXPECT_EQ(over.status.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(over.status.message(), "multipart form has more than 1000 parts");
+  EXPECT_EQ(over.status.message(), "Could not parse multipart form: more than 1000 parts");
   EXPECT_EQ(over.status.param(), "");
   EXPECT_EQ(over.parts_seen, 1000u);
   EXPECT_TRUE(over.parts.back().ended);  // the 1000th part was complete before the refusal
@@ -673,7 +673,7 @@ TEST(MultipartParserTest, PartCountLimit) {
   MultipartLimits two;
   two.max_parts = 2;
   std::string three = Field(kB, "a", "1") + Field(kB, "b", "2") + Field(kB, "c", "3") + Close(kB);
-  EXPECT_EQ(Parse(kB, three, two).status.message(), "multipart form has more than 2 parts");
+  EXPECT_EQ(Parse(kB, three, two).status.message(), "Could not parse multipart form: more than 2 parts");
   EXPECT_TRUE(Parse(kB, Field(kB, "a", "1") + Field(kB, "b", "2") + Close(kB), two).status.ok());
 }
 
