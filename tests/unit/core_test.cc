@@ -16,10 +16,21 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "store/factory.h"
+#include "support/scratch_dir.h"
 #include "unit/faulty_stores.h"
 
 namespace fileport {
@@ -67,6 +78,10 @@ struct Walk {
   std::function<void(CoreEnv&, WalkState&)> succeeded;
   // Faults off. The operation failed: nothing of it is visible, and it can be done now.
   std::function<void(CoreEnv&, WalkState&)> failed;
+  // After a crash, on the reopened stores: whether the operation's effect is visible; when it
+  // is, fills `st` with what `run` would have recorded (the ids the dead process made), so
+  // `succeeded` can check it.
+  std::function<bool(CoreEnv&, WalkState&)> took_effect;
 };
 
 class FaultWalkTest : public ::testing::TestWithParam<FaultKind> {
@@ -107,7 +122,7 @@ class FaultWalkTest : public ::testing::TestWithParam<FaultKind> {
 
 // --- Create a file -----------------------------------------------------------------------
 
-TEST_P(FaultWalkTest, CreateFile) {
+Walk CreateFileWalk() {
   Walk w;
   w.setup = [](CoreEnv& env, WalkState& st) {
     auto other = env.CreateFile(kProject, "bystander");
@@ -136,8 +151,16 @@ TEST_P(FaultWalkTest, CreateFile) {
     EXPECT_EQ(*c, st.content);
     EXPECT_THAT(env.ListedFileIds(kProject), ElementsAre(again->id, st.other_file_id));
   };
-  RunWalk(w);
+  w.took_effect = [](CoreEnv& env, WalkState& st) {
+    for (const std::string& id : env.ListedFileIds(kProject)) {
+      if (id != st.other_file_id) st.file_id = id;
+    }
+    return !st.file_id.empty();
+  };
+  return w;
 }
+
+TEST_P(FaultWalkTest, CreateFile) { RunWalk(CreateFileWalk()); }
 
 // --- Add a part --------------------------------------------------------------------------
 
@@ -178,7 +201,7 @@ void CompleteAndExpect(CoreEnv& env, const WalkState& st, const std::string& wan
   EXPECT_THAT(env.ListedFileIds(kProject), ElementsAre(done->file->id));
 }
 
-TEST_P(FaultWalkTest, AddPart) {
+Walk AddPartWalk() {
   Walk w;
   w.setup = UploadWithFirstPart;
   w.run = [](CoreEnv& env, WalkState& st) {
@@ -200,8 +223,16 @@ TEST_P(FaultWalkTest, AddPart) {
     st.part_ids.push_back(p->id);
     CompleteAndExpect(env, st, "abcdef");
   };
-  RunWalk(w);
+  w.took_effect = [](CoreEnv& env, WalkState& st) {
+    const std::vector<std::string> listed = ListedPartIds(env, st);
+    if (listed.size() < 2) return false;
+    st.part_ids = listed;
+    return true;
+  };
+  return w;
 }
+
+TEST_P(FaultWalkTest, AddPart) { RunWalk(AddPartWalk()); }
 
 // --- Complete ----------------------------------------------------------------------------
 
@@ -242,6 +273,13 @@ Walk CompleteWalk(bool with_md5) {
     ASSERT_TRUE(again->file.has_value());
     EXPECT_EQ(again->file->id, st.file_id);
   };
+  w.took_effect = [](CoreEnv& env, WalkState& st) {
+    auto u = env.uploads.Get(kProject, st.upload_id);
+    if (!u.ok() || u->status != UploadStatus::kCompleted) return false;
+    EXPECT_TRUE(u->file.has_value());
+    if (u->file) st.file_id = u->file->id;
+    return true;
+  };
   w.failed = [](CoreEnv& env, WalkState& st) {
     auto u = env.uploads.Get(kProject, st.upload_id);
     ASSERT_TRUE(u.ok()) << u.status().ToString();
@@ -260,7 +298,7 @@ TEST_P(FaultWalkTest, CompleteWithMd5) { RunWalk(CompleteWalk(true)); }
 
 // --- Cancel ------------------------------------------------------------------------------
 
-TEST_P(FaultWalkTest, Cancel) {
+Walk CancelWalk() {
   Walk w;
   w.setup = UploadWithFirstPart;
   w.run = [](CoreEnv& env, WalkState& st) {
@@ -283,12 +321,17 @@ TEST_P(FaultWalkTest, Cancel) {
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     EXPECT_THAT(ListedPartIds(env, st), IsEmpty());
   };
-  RunWalk(w);
+  w.took_effect = [](CoreEnv& env, WalkState& st) {
+    return UploadStatusNow(env, st) == UploadStatus::kCancelled;
+  };
+  return w;
 }
+
+TEST_P(FaultWalkTest, Cancel) { RunWalk(CancelWalk()); }
 
 // --- Delete a file -----------------------------------------------------------------------
 
-TEST_P(FaultWalkTest, DeleteFile) {
+Walk DeleteFileWalk() {
   Walk w;
   w.setup = [](CoreEnv& env, WalkState& st) {
     st.content = Bytes(30);
@@ -320,8 +363,13 @@ TEST_P(FaultWalkTest, DeleteFile) {
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_THAT(env.ListedFileIds(kProject), ElementsAre(st.other_file_id));
   };
-  RunWalk(w);
+  w.took_effect = [](CoreEnv& env, WalkState& st) {
+    return env.files.Get(kProject, st.file_id).status().code() == StatusCode::kNotFound;
+  };
+  return w;
 }
+
+TEST_P(FaultWalkTest, DeleteFile) { RunWalk(DeleteFileWalk()); }
 
 // --- A sweeper pass ----------------------------------------------------------------------
 
@@ -360,8 +408,8 @@ void BuildSweepScene(CoreEnv& env, SweepScene& sc) {
   // A writer that died after committing its bytes (its intent row remains).
   const std::string key = PartBlobKey(env.ids.NewId(kPartPrefix));
   ASSERT_TRUE(
-      env.mem_meta.AddGarbage({{key, env.now() + env.ctx.options.orphan_grace_seconds}}).ok());
-  auto wr = env.mem_blobs.NewWriter(key);
+      env.raw_meta.AddGarbage({{key, env.now() + env.ctx.options.orphan_grace_seconds}}).ok());
+  auto wr = env.raw_blobs.NewWriter(key);
   ASSERT_TRUE(wr.ok());
   ASSERT_TRUE((*wr)->Append(AsSpan("orphan")).ok());
   ASSERT_TRUE((*wr)->Commit().ok());
@@ -456,6 +504,187 @@ INSTANTIATE_TEST_SUITE_P(Faults, FaultWalkTest,
                                            FaultKind{"DiskFullFromThenOn", &DiskFullFault, true},
                                            FaultKind{"IoErrorFromThenOn", &IoErrorFault, true}),
                          FaultName);
+
+// --- Crash points -------------------------------------------------------------------------
+//
+// The same walks with a crash instead of an error, on the real embedded stores (SQLite and a
+// local blob directory): for N = 1, 2, … the operation runs in a forked child that dies by
+// SIGKILL just before its N-th store call (so just after its (N-1)-th), and the last N lets it
+// finish and exit before answering. The parent then reopens the stores as a restarted server
+// would and checks that exactly one side of the operation is visible: all of it (`succeeded`)
+// or none of it (`failed`, which also redoes it) — never a file without its bytes, a part
+// listed with other bytes, a half-completed upload. Then one sweep past every grace period
+// must leave exactly the blobs of live files and pending parts: no orphan, nothing dangling.
+
+// Options for both lives of a crash walk: no orphan grace, because temporary files are judged
+// by their real mtime and the restarted store must collect what the dead one left at once.
+ServiceOptions CrashWalkOptions() {
+  ServiceOptions o = WalkOptions();
+  o.orphan_grace_seconds = 0;
+  return o;
+}
+
+// Keys of the blobs under a local store's objects/ directory.
+std::set<std::string> KeysUnder(const std::filesystem::path& objects) {
+  std::set<std::string> keys;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(objects, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) keys.insert(std::filesystem::relative(it->path(), objects).string());
+  }
+  return keys;
+}
+
+// SQLite metadata and a local blob directory in `dir`, opened as a restarted server opens
+// them, under a CoreEnv whose clock reads `millis`.
+struct RealStores {
+  RealStores(const std::string& dir, std::int64_t millis) {
+    auto m = OpenMetadataStore("sqlite://" + dir + "/meta.db");
+    auto b = OpenBlobStore("file://" + dir + "/blobs");
+    if (!m.ok() || !b.ok()) {
+      error = (m.ok() ? b.status() : m.status()).ToString();
+      return;
+    }
+    meta = std::move(m).value();
+    blobs = std::move(b).value();
+    const std::filesystem::path objects = std::filesystem::path(dir) / "blobs" / "objects";
+    tmp = std::filesystem::path(dir) / "blobs" / "tmp";
+    env = std::make_unique<CoreEnv>(
+        *meta, *blobs, [objects] { return KeysUnder(objects); }, CrashWalkOptions());
+    env->clock.SetMillis(millis);
+    env->projects.insert(kProject);
+  }
+  std::string error;
+  std::unique_ptr<MetadataStore> meta;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<CoreEnv> env;
+  std::filesystem::path tmp;
+};
+
+constexpr std::int64_t kWalkStartMillis = 1'700'000'000'000;
+
+// Runs `w` crashed at every store call; returns the number of crash points walked.
+int RunCrashWalk(const Walk& w) {
+  for (int n = 1;; ++n) {
+    if (n > kMaxCalls) {
+      ADD_FAILURE() << "the operation never finished before its " << kMaxCalls << "th call";
+      return n;
+    }
+    testing::ScratchDir dir("crash-walk");
+    WalkState st;
+    std::int64_t millis = 0;
+    {
+      RealStores before(dir.path(), kWalkStartMillis);
+      if (!before.env) {
+        ADD_FAILURE() << before.error;
+        return n;
+      }
+      w.setup(*before.env, st);
+      if (::testing::Test::HasFatalFailure()) return n;
+      millis = before.env->clock.NowMillis();
+    }  // closed before the fork: a SQLite connection must not cross one
+
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      // The child: no gtest reporting from here, only how it ended.
+      RealStores live(dir.path(), millis);
+      if (!live.env) ::_exit(10);
+      live.env->faults.CrashNth(n);
+      const Status s = w.run(*live.env, st);
+      ::_exit(s.ok() ? 0 : 11);  // past its last call: it finished, and dies before answering
+    }
+    int wstatus = 0;
+    if (pid < 0 || ::waitpid(pid, &wstatus, 0) != pid) {
+      ADD_FAILURE() << "fork/waitpid: " << std::strerror(errno);
+      return n;
+    }
+    const bool crashed = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
+    if (!crashed) {
+      EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+          << "without a crash the operation must succeed; wait status " << wstatus;
+    }
+    SCOPED_TRACE(crashed ? "killed before store call " + std::to_string(n)
+                         : "finished (" + std::to_string(n - 1) + " store calls), not answered");
+
+    RealStores after(dir.path(), millis);
+    if (!after.env) {
+      ADD_FAILURE() << "reopen after the crash: " << after.error;
+      return n;
+    }
+    CoreEnv& env = *after.env;
+    if (!st.upload_id.empty()) env.Track(kProject, st.upload_id);
+    if (!crashed) {
+      EXPECT_TRUE(w.took_effect(env, st)) << "finished, yet its effect is not visible";
+      w.succeeded(env, st);
+    } else if (w.took_effect(env, st)) {
+      w.succeeded(env, st);
+    } else {
+      w.failed(env, st);
+    }
+    env.SweepAndExpectNoOrphans("after a crash at call " + std::to_string(n));
+    std::error_code ec;
+    EXPECT_TRUE(std::filesystem::is_empty(after.tmp, ec)) << "temporary files left";
+    if (::testing::Test::HasFatalFailure() || !crashed) {
+      std::printf("[ crash walk ] %d crash points\n", n);
+      return n;
+    }
+  }
+}
+
+TEST(CrashWalk, CreateFile) { EXPECT_GE(RunCrashWalk(CreateFileWalk()), 5); }
+TEST(CrashWalk, AddPart) { EXPECT_GE(RunCrashWalk(AddPartWalk()), 5); }
+TEST(CrashWalk, CompleteWithoutMd5) { EXPECT_GE(RunCrashWalk(CompleteWalk(false)), 3); }
+TEST(CrashWalk, CompleteWithMd5) { EXPECT_GE(RunCrashWalk(CompleteWalk(true)), 3); }
+TEST(CrashWalk, Cancel) { EXPECT_GE(RunCrashWalk(CancelWalk()), 2); }
+TEST(CrashWalk, DeleteFile) { EXPECT_GE(RunCrashWalk(DeleteFileWalk()), 2); }
+
+// A sweeper pass killed at every store call: the next pass finishes the job, and nothing live
+// is ever touched.
+TEST(CrashWalk, SweeperPass) {
+  for (int n = 1;; ++n) {
+    ASSERT_LE(n, kMaxCalls) << "the pass never finished";
+    testing::ScratchDir dir("crash-walk");
+    SweepScene sc;
+    std::int64_t millis = 0;
+    {
+      RealStores before(dir.path(), kWalkStartMillis);
+      ASSERT_TRUE(before.env) << before.error;
+      BuildSweepScene(*before.env, sc);
+      ASSERT_FALSE(HasFatalFailure()) << "setup failed";
+      millis = before.env->clock.NowMillis();
+    }
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      RealStores live(dir.path(), millis);
+      if (!live.env) ::_exit(10);
+      live.env->faults.CrashNth(n);
+      const SweepStats stats = live.env->sweeper.RunOnce();
+      ::_exit(stats.errors == 0 ? 0 : 11);
+    }
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+    const bool crashed = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
+    if (!crashed) {
+      EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << wstatus;
+    }
+    SCOPED_TRACE("killed before store call " + std::to_string(n));
+    RealStores after(dir.path(), millis);
+    ASSERT_TRUE(after.env) << after.error;
+    for (const std::string& id : {sc.expired_upload, sc.cancelled_upload, sc.live_upload}) {
+      after.env->Track(kProject, id);
+    }
+    ExpectSweepSceneVisible(*after.env, sc);
+    after.env->SweepAndExpectNoOrphans();
+    ExpectSweepSceneVisible(*after.env, sc);
+    if (!crashed) {
+      std::printf("[ crash walk ] sweeper pass: %d crash points\n", n);
+      EXPECT_GE(n, 10) << "a pass over this scene makes more store calls than that";
+      return;
+    }
+  }
+}
 
 // --- The wrappers themselves -------------------------------------------------------------
 

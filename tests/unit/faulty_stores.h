@@ -24,6 +24,8 @@
 #pragma once
 
 #include <gmock/gmock.h>
+#include <signal.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -130,6 +132,17 @@ class FaultInjector {
     fired_at_.clear();
     trace_.clear();
   }
+  // Counting restarts now; this process dies by SIGKILL just before the n-th fallible call
+  // from now runs, as a server killed at that moment would (the crash walks run it in a
+  // forked child). Dying before call n+1 is dying just after call n.
+  void CrashNth(std::int64_t n) {
+    std::lock_guard lock(mu_);
+    calls_ = 0;
+    fail_at_ = 0;
+    crash_at_ = n;
+    only_.clear();
+    trace_.clear();
+  }
   // No more faults; counting goes on.
   void Disable() {
     std::lock_guard lock(mu_);
@@ -175,6 +188,7 @@ class FaultInjector {
     if (trace_.size() < 10000) trace_.emplace_back(call);
     if (!only_.empty() && !call.starts_with(only_)) return Status::Ok();
     ++calls_;
+    if (crash_at_ > 0 && calls_ == crash_at_) ::kill(::getpid(), SIGKILL);
     if (fail_at_ > 0 && (calls_ == fail_at_ || (persistent_ && calls_ > fail_at_))) {
       if (!fired_) fired_at_ = std::string(call);
       fired_ = true;
@@ -214,6 +228,7 @@ class FaultInjector {
   mutable std::mutex mu_;
   std::int64_t calls_ = 0;
   std::int64_t fail_at_ = 0;  // 0: off
+  std::int64_t crash_at_ = 0;  // 0: off
   bool persistent_ = false;
   std::string only_;
   Status status_;
@@ -477,14 +492,26 @@ inline CreateUploadParams UploadParams(std::int64_t bytes, std::string purpose =
 struct CoreEnv {
   explicit CoreEnv(ServiceOptions options = {})
       : ctx{meta, blobs, clock, ids, std::move(options)} {}
+  // Over other stores (real ones: SQLite and a local directory, say), owned by the caller;
+  // `stored_keys` lists the blob keys that exist in `base_blobs`.
+  CoreEnv(MetadataStore& base_meta, BlobStore& base_blobs,
+          std::function<std::set<std::string>()> stored_keys, ServiceOptions options = {})
+      : raw_meta(base_meta),
+        raw_blobs(base_blobs),
+        stored_keys_(std::move(stored_keys)),
+        ctx{meta, blobs, clock, ids, std::move(options)} {}
 
   FakeClock clock;  // starts at 1'700'000'000 s, a whole second
   IdGenerator ids{clock};
   MemoryMetadataStore mem_meta;
   MemoryBlobStore mem_blobs;
+  // The stores under the fault wrappers: the memory ones unless others were given.
+  MetadataStore& raw_meta = mem_meta;
+  BlobStore& raw_blobs = mem_blobs;
+  std::function<std::set<std::string>()> stored_keys_;
   FaultInjector faults;
-  FaultyMetadataStore meta{mem_meta, faults};
-  FaultyBlobStore blobs{mem_blobs, faults};
+  FaultyMetadataStore meta{raw_meta, faults};
+  FaultyBlobStore blobs{raw_blobs, faults};
   ServiceContext ctx;
   FileService files{ctx};
   UploadService uploads{ctx, files};
@@ -567,14 +594,14 @@ struct CoreEnv {
 
   // Blob keys that stored rows reference: every file row's segments (expired or not, in every
   // project seen) and the parts of tracked uploads that are still pending in the store. Read
-  // straight from the memory store, so it never meets an injected fault.
+  // straight from the unwrapped store, so it never meets an injected fault.
   std::set<std::string> LiveBlobKeys() {
     std::set<std::string> keys;
     for (const std::string& project : projects) {
       FileQuery q;
       q.project = project;
       q.now = 0;  // include files past expires_at that the sweeper has not removed yet
-      auto page = mem_meta.ListFiles(q);
+      auto page = raw_meta.ListFiles(q);
       EXPECT_TRUE(page.ok()) << page.status().ToString();
       if (!page.ok()) continue;
       for (const File& f : page->data) {
@@ -582,9 +609,9 @@ struct CoreEnv {
       }
     }
     for (const auto& [project, id] : tracked_uploads) {
-      auto u = mem_meta.GetUpload(project, id);
+      auto u = raw_meta.GetUpload(project, id);
       if (!u.ok() || u->status != UploadStatus::kPending) continue;
-      auto parts = mem_meta.ListParts(project, id);
+      auto parts = raw_meta.ListParts(project, id);
       EXPECT_TRUE(parts.ok()) << parts.status().ToString();
       if (!parts.ok()) continue;
       for (const UploadPart& p : *parts) keys.insert(p.blob_key);
@@ -593,6 +620,7 @@ struct CoreEnv {
   }
 
   std::set<std::string> StoredBlobKeys() const {
+    if (stored_keys_) return stored_keys_();
     auto k = mem_blobs.keys();
     return {k.begin(), k.end()};
   }
