@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test suite against an already built tree and prints one closing tally.
-#   scripts/run-tests.sh BUILD_DIR
+#   scripts/run-tests.sh BUILD_DIR [FUZZ_BUILD_DIR]
 # Suites: the C++ suites under ctest (unit, conformance, end-to-end over loopback HTTP) and
-# the official OpenAI Node SDK against a freshly started server. A suite that cannot run
-# here is reported as skipped, loudly, never as passed.
+# the official OpenAI Node SDK against a freshly started server, and, given a tree built with
+# -DFILEPORT_FUZZ=ON (`make fuzz-build`), each libFuzzer target for FUZZ_SECONDS (default 15).
+# A suite that cannot run here is reported as skipped, loudly, never as passed.
 set -uo pipefail
 BUILD=${1:-build}
+FUZZ_BUILD=${2:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
@@ -79,11 +81,35 @@ else
   mn_skipped=1
 fi
 
+# Bounded libFuzzer runs (each target replays its corpus, then fuzzes): one result per target.
+fz_passed=0; fz_failed=0; fz_skipped=0
+fz_targets=6
+if [ -z "$FUZZ_BUILD" ]; then
+  echo "SKIPPED: libFuzzer runs: no fuzz build given (make test builds one with clang)"
+  fz_skipped=$fz_targets
+elif ! command -v clang++ >/dev/null 2>&1; then
+  echo "SKIPPED: libFuzzer runs: clang++ is not installed (scripts/install-deps.sh fuzz)"
+  fz_skipped=$fz_targets
+else
+  echo "== libFuzzer runs: ${FUZZ_SECONDS:-15}s per target ($FUZZ_BUILD)"
+  fuzz/run.sh "$FUZZ_BUILD" "${FUZZ_SECONDS:-15}" 2>&1 | tee "$BUILD/fuzz.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+  # fuzz/run.sh ends with "all N targets passed" or "FAILED: target ...".
+  if grep -qE "^all $fz_targets targets passed" "$BUILD/fuzz.log"; then
+    fz_passed=$fz_targets
+  else
+    fz_failed=$(grep -E '^FAILED: ' "$BUILD/fuzz.log" | tail -1 | wc -w)
+    fz_failed=$(( fz_failed > 1 ? fz_failed - 1 : fz_targets ))
+    fz_passed=$(( fz_targets - fz_failed ))
+    fail=1
+  fi
+fi
+
 cpp_total=${cpp_total:-0}; cpp_failed=${cpp_failed:-0}
-passed=$(( cpp_total - cpp_failed - cpp_skipped + sdk_passed + mn_passed ))
-failed=$(( cpp_failed + sdk_failed + mn_failed ))
-skipped=$(( cpp_skipped + sdk_skipped + mn_skipped ))
+passed=$(( cpp_total - cpp_failed - cpp_skipped + sdk_passed + mn_passed + fz_passed ))
+failed=$(( cpp_failed + sdk_failed + mn_failed + fz_failed ))
+skipped=$(( cpp_skipped + sdk_skipped + mn_skipped + fz_skipped ))
 echo
-echo "== summary: C++ ${cpp_total} run (${cpp_failed} failed, ${cpp_skipped} skipped); SDK ${sdk_passed} passed, ${sdk_failed} failed, ${sdk_skipped} skipped; multi-node ${mn_passed} passed, ${mn_failed} failed, ${mn_skipped} skipped"
+echo "== summary: C++ ${cpp_total} run (${cpp_failed} failed, ${cpp_skipped} skipped); SDK ${sdk_passed} passed, ${sdk_failed} failed, ${sdk_skipped} skipped; multi-node ${mn_passed} passed, ${mn_failed} failed, ${mn_skipped} skipped; fuzz ${fz_passed} passed, ${fz_failed} failed, ${fz_skipped} skipped"
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$fail" -eq 0 ] && [ "$failed" -eq 0 ]
