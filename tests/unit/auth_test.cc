@@ -214,5 +214,23 @@ TEST(Mask, KeepsFiveLeadingAndTwoTrailingCharacters) {
   EXPECT_EQ(Authenticator::Mask(""), "***");
 }
 
+// The digest comparison behind every key check (CRYPTO_memcmp: its time does not depend on
+// where the first difference is; the digests are always 64 hex characters, so neither does
+// the length).
+TEST(ConstantTimeEquals, IsEqualityOfWholeStrings) {
+  const std::string d = Sha256Hex("sk-fp-secret");
+  EXPECT_TRUE(ConstantTimeEquals(d, Sha256Hex("sk-fp-secret")));
+  for (std::size_t pos : {std::size_t{0}, d.size() / 2, d.size() - 1}) {
+    std::string other = d;
+    other[pos] = other[pos] == '0' ? '1' : '0';
+    EXPECT_FALSE(ConstantTimeEquals(d, other)) << pos;
+  }
+  EXPECT_FALSE(ConstantTimeEquals(d, d.substr(0, 63)));
+  EXPECT_FALSE(ConstantTimeEquals(d.substr(0, 63), d));
+  EXPECT_FALSE(ConstantTimeEquals(d, ""));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+  EXPECT_FALSE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
 }  // namespace
 }  // namespace fileport
