@@ -11,15 +11,6 @@ namespace fileport::testing {
 namespace {
 namespace json = boost::json;
 
-constexpr char kNoKey[] =
-    "You didn't provide an API key. You need to provide your API key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
-
-// What API.md §5 says may be shown of a key: its first 5 and last 2 characters.
-std::string Masked(const std::string& key) {
-  return key.substr(0, 5) + "***" + key.substr(key.size() - 2);
-}
-
 class AuthTest : public E2eTest {
  protected:
   std::vector<std::string> ListIds(const HttpClient& c) {
@@ -49,11 +40,11 @@ TEST_F(AuthTest, SdkHeadersAreTolerated) {
 
 TEST_F(AuthTest, MissingKeyIs401WithTheOpenAIMessage) {
   server().CreateKey("a");
-  ExpectError(client().Get("/v1/files"), 401, kNoKey);
-  ExpectError(client().CreateFile("x", "a.txt", "assistants"), 401, kNoKey);
-  ExpectError(client().CreateUpload(1, "a", "assistants"), 401, kNoKey);
-  ExpectError(client().Get("/v1/files", {"Authorization: Basic dXNlcjpwdw=="}), 401, kNoKey);
-  ExpectError(client().Get("/v1/files", {"Authorization: Bearer "}), 401, kNoKey);
+  ExpectError(client().Get("/v1/files"), 401, kNoKeyMessage);
+  ExpectError(client().CreateFile("x", "a.txt", "assistants"), 401, kNoKeyMessage);
+  ExpectError(client().CreateUpload(1, "a", "assistants"), 401, kNoKeyMessage);
+  ExpectError(client().Get("/v1/files", {"Authorization: Basic dXNlcjpwdw=="}), 401, kNoKeyMessage);
+  ExpectError(client().Get("/v1/files", {"Authorization: Bearer "}), 401, kNoKeyMessage);
   // Nothing was created.
   server().sweeper().RunOnce();
   EXPECT_TRUE(server().BlobFiles().empty());
@@ -66,9 +57,9 @@ TEST_F(AuthTest, WrongKeyIs401WithAMaskedKey) {
   wrong[wrong.size() - 1] = wrong[wrong.size() - 1] == 'X' ? 'Y' : 'X';
   wrong[wrong.size() - 2] = wrong[wrong.size() - 2] == 'Z' ? 'W' : 'Z';
   auto r = server().Client(wrong).Get("/v1/files");
-  ExpectError(r, 401, "Incorrect API key provided: " + Masked(wrong) + ".", std::nullopt,
+  ExpectError(r, 401, "Incorrect API key provided: " + MaskedKey(wrong) + ".", std::nullopt,
               "invalid_api_key");
-  EXPECT_EQ(Masked(wrong).rfind("sk-fp***", 0), 0u);
+  EXPECT_EQ(MaskedKey(wrong).rfind("sk-fp***", 0), 0u);
   EXPECT_EQ(r.ErrorMessage().find(wrong), std::string::npos) << "the key must not be echoed";
   const std::string other = "sk-proj-abcdefghijklmnop";
   ExpectError(server().Client(other).Get("/v1/files"), 401,
@@ -84,7 +75,7 @@ TEST_F(AuthTest, RevokedKeyIs401) {
   ASSERT_EQ(server().Client(c->secret).Get("/v1/files").status, 200);
   ASSERT_TRUE(server().auth().RevokeKey(c->key.id).ok());
   ExpectError(server().Client(c->secret).Get("/v1/files"), 401,
-              "Incorrect API key provided: " + Masked(c->secret) + ".", std::nullopt,
+              "Incorrect API key provided: " + MaskedKey(c->secret) + ".", std::nullopt,
               "invalid_api_key");
   EXPECT_EQ(server().Client(a).Get("/v1/files").status, 200);
 }
@@ -103,11 +94,11 @@ TEST_F(AuthTest, RevokingEveryKeyLeavesEveryRequestAt401) {
   ASSERT_TRUE(open.ok());
   EXPECT_FALSE(*open);
 
-  const std::string wrong = "Incorrect API key provided: " + Masked(a->secret) + ".";
+  const std::string wrong = "Incorrect API key provided: " + MaskedKey(a->secret) + ".";
   for (const HttpClient* c : {&client(), &with_a}) {
     auto check = [&](const HttpResponse& r) {
       if (c == &client()) {
-        ExpectError(r, 401, kNoKey);
+        ExpectError(r, 401, kNoKeyMessage);
       } else {
         ExpectError(r, 401, wrong, std::nullopt, "invalid_api_key");
       }

@@ -16,14 +16,6 @@ namespace fileport::testing {
 namespace {
 namespace json = boost::json;
 
-constexpr char kNoKey[] =
-    "You didn't provide an API key. You need to provide your API key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
-
-std::string Masked(const std::string& key) {
-  return key.substr(0, 5) + "***" + key.substr(key.size() - 2);
-}
-
 // The ids one request may name.
 struct Ids {
   std::string file;
@@ -201,7 +193,7 @@ TEST_F(TenancyTest, EveryRouteRefusesEveryBadKey) {
       if (head) {
         EXPECT_EQ(r.status, 401) << Describe(r);
       } else {
-        ExpectError(r, 401, kNoKey);
+        ExpectError(r, 401, kNoKeyMessage);
       }
     }
     for (const auto& [what, key] : bad_key) {
@@ -210,7 +202,7 @@ TEST_F(TenancyTest, EveryRouteRefusesEveryBadKey) {
       if (head) {
         EXPECT_EQ(r.status, 401) << Describe(r);
       } else {
-        ExpectError(r, 401, "Incorrect API key provided: " + Masked(key) + ".", std::nullopt,
+        ExpectError(r, 401, "Incorrect API key provided: " + MaskedKey(key) + ".", std::nullopt,
                     "invalid_api_key");
         EXPECT_EQ(r.body.find(key), std::string::npos) << "the key must not be echoed";
       }

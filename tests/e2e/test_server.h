@@ -194,6 +194,15 @@ std::string Str(const boost::json::object& o, std::string_view key);
 std::int64_t Int(const boost::json::object& o, std::string_view key);
 bool IsNull(const boost::json::object& o, std::string_view key);
 
+// The 401 message for a request that carries no usable key (API.md §5).
+inline constexpr char kNoKeyMessage[] =
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).";
+// What API.md §5 says may be shown of a key: its first 5 and last 2 characters.
+inline std::string MaskedKey(const std::string& key) {
+  return key.substr(0, 5) + "***" + key.substr(key.size() - 2);
+}
+
 // Creates a file (fails the test unless 200) and returns its File object.
 boost::json::object MustCreateFile(const HttpClient& c, const std::string& data,
                                    const std::string& filename = "data.txt",

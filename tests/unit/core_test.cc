@@ -563,6 +563,32 @@ struct RealStores {
 
 constexpr std::int64_t kWalkStartMillis = 1'700'000'000'000;
 
+// Runs `op` in a forked child over the stores in `dir` (clock at `millis`) that dies by
+// SIGKILL just before its n-th store call; the child exits 0 when `op` finished and returned
+// true. Returns whether the child was killed (nullopt, with a failure, when it ended any other
+// way than those two).
+std::optional<bool> RunKilledAt(const std::string& dir, std::int64_t millis, int n,
+                                const std::function<bool(CoreEnv&)>& op) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // The child: no gtest reporting from here, only how it ended.
+    RealStores live(dir, millis);
+    if (!live.env) ::_exit(10);
+    live.env->faults.CrashNth(n);
+    ::_exit(op(*live.env) ? 0 : 11);  // past its last call: it finished, and dies unanswered
+  }
+  int wstatus = 0;
+  if (pid < 0 || ::waitpid(pid, &wstatus, 0) != pid) {
+    ADD_FAILURE() << "fork/waitpid: " << std::strerror(errno);
+    return std::nullopt;
+  }
+  if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL) return true;
+  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return false;
+  ADD_FAILURE() << "without a crash the operation must succeed; wait status " << wstatus;
+  return std::nullopt;
+}
+
 // Runs `w` crashed at every store call; returns the number of crash points walked.
 int RunCrashWalk(const Walk& w) {
   for (int n = 1;; ++n) {
@@ -584,26 +610,10 @@ int RunCrashWalk(const Walk& w) {
       millis = before.env->clock.NowMillis();
     }  // closed before the fork: a SQLite connection must not cross one
 
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // The child: no gtest reporting from here, only how it ended.
-      RealStores live(dir.path(), millis);
-      if (!live.env) ::_exit(10);
-      live.env->faults.CrashNth(n);
-      const Status s = w.run(*live.env, st);
-      ::_exit(s.ok() ? 0 : 11);  // past its last call: it finished, and dies before answering
-    }
-    int wstatus = 0;
-    if (pid < 0 || ::waitpid(pid, &wstatus, 0) != pid) {
-      ADD_FAILURE() << "fork/waitpid: " << std::strerror(errno);
-      return n;
-    }
-    const bool crashed = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
-    if (!crashed) {
-      EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-          << "without a crash the operation must succeed; wait status " << wstatus;
-    }
+    const std::optional<bool> killed = RunKilledAt(
+        dir.path(), millis, n, [&w, &st](CoreEnv& env) { return w.run(env, st).ok(); });
+    if (!killed) return n;
+    const bool crashed = *killed;
     SCOPED_TRACE(crashed ? "killed before store call " + std::to_string(n)
                          : "finished (" + std::to_string(n - 1) + " store calls), not answered");
 
@@ -654,21 +664,10 @@ TEST(CrashWalk, SweeperPass) {
       ASSERT_FALSE(HasFatalFailure()) << "setup failed";
       millis = before.env->clock.NowMillis();
     }
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      RealStores live(dir.path(), millis);
-      if (!live.env) ::_exit(10);
-      live.env->faults.CrashNth(n);
-      const SweepStats stats = live.env->sweeper.RunOnce();
-      ::_exit(stats.errors == 0 ? 0 : 11);
-    }
-    int wstatus = 0;
-    ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
-    const bool crashed = WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
-    if (!crashed) {
-      EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << wstatus;
-    }
+    const std::optional<bool> killed = RunKilledAt(
+        dir.path(), millis, n, [](CoreEnv& env) { return env.sweeper.RunOnce().errors == 0; });
+    ASSERT_TRUE(killed.has_value());
+    const bool crashed = *killed;
     SCOPED_TRACE("killed before store call " + std::to_string(n));
     RealStores after(dir.path(), millis);
     ASSERT_TRUE(after.env) << after.error;
