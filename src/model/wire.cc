@@ -2,6 +2,7 @@
 #include "model/wire.h"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstdint>
 
 namespace fileport {
@@ -36,86 +37,213 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
   return n;
 }
 
-// `s` with each byte that is not part of valid UTF-8 replaced by U+FFFD. JSON exchanged
-// between systems must be UTF-8 (RFC 8259 §8.1; strict decoders refuse the whole body), and a
-// filename from a multipart form or an error message quoting a request may hold any bytes.
-std::string Utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const std::size_t n = Utf8SequenceLength(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
+// Writes JSON text straight into one string, without building a DOM: a listing of 100 files
+// is one buffer rather than a thousand small allocations. The output is byte for byte what
+// Boost.JSON's serializer writes for the same values (wire_test compares them): strings
+// escape '"', '\' and control characters (\b \t \n \f \r, else \u00xx), nothing else, after
+// invalid UTF-8 is replaced by U+FFFD.
+class JsonOut {
+ public:
+  explicit JsonOut(std::string& out) : out_(out) {}
+
+  JsonOut& Open() { return Push('{'); }
+  JsonOut& Close() { return Pop('}'); }
+  JsonOut& OpenArray() { return Push('['); }
+  JsonOut& CloseArray() { return Pop(']'); }
+  // Starts the next member of the current object.
+  JsonOut& Key(std::string_view key) {
+    Separate();
+    Quoted(key);
+    out_ += ':';
+    after_key_ = true;
+    return *this;
+  }
+
+  JsonOut& String(std::string_view s) {
+    Separate();
+    Quoted(s);
+    return *this;
+  }
+  JsonOut& Int(std::int64_t v) {
+    Separate();
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, end);
+    return *this;
+  }
+  JsonOut& Bool(bool v) {
+    Separate();
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  JsonOut& Null() {
+    Separate();
+    out_ += "null";
+    return *this;
+  }
+  JsonOut& OptInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : Null(); }
+  JsonOut& OptString(const std::optional<std::string>& v) { return v ? String(*v) : Null(); }
+  // An empty string is written as null.
+  JsonOut& StringOrNull(std::string_view v) { return v.empty() ? Null() : String(v); }
+
+ private:
+  void Quoted(std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out_ += '"';
+    std::size_t i = 0;
+    while (i < s.size()) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        // The common case: a run of plain ASCII, copied at once.
+        std::size_t j = i + 1;
+        while (j < s.size()) {
+          const unsigned char d = static_cast<unsigned char>(s[j]);
+          if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
+          ++j;
+        }
+        out_.append(s.data() + i, j - i);
+        i = j;
+        continue;
+      }
+      if (c >= 0x80) {
+        const std::size_t n = Utf8SequenceLength(s, i);
+        if (n == 0) {
+          out_ += "\xEF\xBF\xBD";
+          ++i;
+        } else {
+          out_.append(s.data() + i, n);
+          i += n;
+        }
+        continue;
+      }
+      out_ += '\\';
+      switch (c) {
+        case '"': out_ += '"'; break;
+        case '\\': out_ += '\\'; break;
+        case '\b': out_ += 'b'; break;
+        case '\t': out_ += 't'; break;
+        case '\n': out_ += 'n'; break;
+        case '\f': out_ += 'f'; break;
+        case '\r': out_ += 'r'; break;
+        default:
+          out_ += "u00";
+          out_ += kHex[c >> 4];
+          out_ += kHex[c & 15];
+      }
       ++i;
-    } else {
-      out.append(s.data() + i, n);
-      i += n;
+    }
+    out_ += '"';
+  }
+  // A comma before every value of an array and every member of an object but the first; none
+  // between a key and its value.
+  void Separate() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (depth_ > 0) {
+      if (!first_[depth_ - 1]) out_ += ',';
+      first_[depth_ - 1] = false;
     }
   }
+  JsonOut& Push(char c) {
+    Separate();
+    out_ += c;
+    first_[depth_++] = true;  // the API's objects nest three deep at most
+    return *this;
+  }
+  JsonOut& Pop(char c) {
+    --depth_;
+    out_ += c;
+    return *this;
+  }
+
+  std::string& out_;
+  bool first_[8] = {};
+  int depth_ = 0;
+  bool after_key_ = false;
+};
+
+void WriteFile(JsonOut& j, const File& f) {
+  j.Open();
+  j.Key("id").String(f.id);
+  j.Key("object").String("file");
+  j.Key("bytes").Int(f.bytes);
+  j.Key("created_at").Int(f.created_at);
+  j.Key("expires_at").OptInt(f.expires_at);
+  j.Key("filename").String(f.filename);
+  j.Key("purpose").String(f.purpose);
+  j.Key("status").String(f.status);
+  j.Key("status_details").OptString(f.status_details);
+  j.Close();
+}
+
+void WriteUpload(JsonOut& j, const Upload& u) {
+  j.Open();
+  j.Key("id").String(u.id);
+  j.Key("object").String("upload");
+  j.Key("bytes").Int(u.bytes);
+  j.Key("created_at").Int(u.created_at);
+  j.Key("expires_at").Int(u.expires_at);
+  j.Key("filename").String(u.filename);
+  j.Key("purpose").String(u.purpose);
+  j.Key("status").String(UploadStatusName(u.status));
+  j.Key("file");
+  if (u.file) {
+    WriteFile(j, *u.file);
+  } else {
+    j.Null();
+  }
+  j.Close();
+}
+
+void WritePart(JsonOut& j, const UploadPart& p, bool with_bytes) {
+  j.Open();
+  j.Key("id").String(p.id);
+  j.Key("object").String("upload.part");
+  j.Key("created_at").Int(p.created_at);
+  j.Key("upload_id").String(p.upload_id);
+  if (with_bytes) j.Key("bytes").Int(p.bytes);
+  j.Close();
+}
+
+// Room for one listed object, so a page is written into one allocation.
+constexpr std::size_t kBytesPerListedObject = 256;
+
+template <class T, class F>
+std::string ListJson(const std::vector<T>& items, bool has_more, F write_item) {
+  std::string out;
+  out.reserve(96 + items.size() * kBytesPerListedObject);
+  JsonOut j(out);
+  j.Open();
+  j.Key("object").String("list");
+  j.Key("data").OpenArray();
+  for (const auto& item : items) write_item(j, item);
+  j.CloseArray();
+  j.Key("first_id");
+  if (items.empty()) {
+    j.Null();
+  } else {
+    j.String(items.front().id);
+  }
+  j.Key("last_id");
+  if (items.empty()) {
+    j.Null();
+  } else {
+    j.String(items.back().id);
+  }
+  j.Key("has_more").Bool(has_more);
+  j.Close();
   return out;
 }
 
-json::value OptInt(const std::optional<std::int64_t>& v) {
-  return v ? json::value(*v) : json::value(nullptr);
-}
-json::value OptStr(const std::optional<std::string>& v) {
-  return v ? json::value(Utf8(*v)) : json::value(nullptr);
-}
-json::value StrOrNull(std::string_view v) {
-  return v.empty() ? json::value(nullptr) : json::value(Utf8(v));
-}
-
-json::object FileObject(const File& f) {
-  json::object o;
-  o["id"] = f.id;
-  o["object"] = "file";
-  o["bytes"] = f.bytes;
-  o["created_at"] = f.created_at;
-  o["expires_at"] = OptInt(f.expires_at);
-  o["filename"] = Utf8(f.filename);
-  o["purpose"] = f.purpose;
-  o["status"] = f.status;
-  o["status_details"] = OptStr(f.status_details);
-  return o;
-}
-
-json::object UploadObject(const Upload& u) {
-  json::object o;
-  o["id"] = u.id;
-  o["object"] = "upload";
-  o["bytes"] = u.bytes;
-  o["created_at"] = u.created_at;
-  o["expires_at"] = u.expires_at;
-  o["filename"] = Utf8(u.filename);
-  o["purpose"] = u.purpose;
-  o["status"] = UploadStatusName(u.status);
-  o["file"] = u.file ? json::value(FileObject(*u.file)) : json::value(nullptr);
-  return o;
-}
-
-json::object PartObject(const UploadPart& p, bool with_bytes) {
-  json::object o;
-  o["id"] = p.id;
-  o["object"] = "upload.part";
-  o["created_at"] = p.created_at;
-  o["upload_id"] = p.upload_id;
-  if (with_bytes) o["bytes"] = p.bytes;
-  return o;
-}
-
 template <class T, class F>
-std::string ListJson(const std::vector<T>& items, bool has_more, F to_object) {
-  json::object o;
-  o["object"] = "list";
-  json::array data;
-  data.reserve(items.size());
-  for (const auto& item : items) data.push_back(to_object(item));
-  o["data"] = std::move(data);
-  o["first_id"] = items.empty() ? json::value(nullptr) : json::value(items.front().id);
-  o["last_id"] = items.empty() ? json::value(nullptr) : json::value(items.back().id);
-  o["has_more"] = has_more;
-  return json::serialize(o);
+std::string OneJson(const T& item, F write_item) {
+  std::string out;
+  out.reserve(kBytesPerListedObject);
+  JsonOut j(out);
+  write_item(j, item);
+  return out;
 }
 
 // --- parsing ---------------------------------------------------------------------------
@@ -201,36 +329,40 @@ Result<Page<T>> PageFrom(std::string_view text, std::string_view what, F from) {
 
 }  // namespace
 
-std::string ToJson(const File& file) { return json::serialize(FileObject(file)); }
-std::string ToJson(const Upload& upload) { return json::serialize(UploadObject(upload)); }
+std::string ToJson(const File& file) { return OneJson(file, WriteFile); }
+std::string ToJson(const Upload& upload) { return OneJson(upload, WriteUpload); }
 std::string ToJson(const UploadPart& part, bool with_bytes) {
-  return json::serialize(PartObject(part, with_bytes));
+  return OneJson(part, [with_bytes](JsonOut& j, const UploadPart& p) { WritePart(j, p, with_bytes); });
 }
 std::string ToJson(const DeletedFile& d) {
-  json::object o;
-  o["id"] = d.id;
-  o["object"] = "file";
-  o["deleted"] = d.deleted;
-  return json::serialize(o);
+  return OneJson(d, [](JsonOut& j, const DeletedFile& x) {
+    j.Open();
+    j.Key("id").String(x.id);
+    j.Key("object").String("file");
+    j.Key("deleted").Bool(x.deleted);
+    j.Close();
+  });
 }
-std::string ToJson(const Page<File>& page) {
-  return ListJson(page.data, page.has_more, [](const File& f) { return FileObject(f); });
-}
+std::string ToJson(const Page<File>& page) { return ListJson(page.data, page.has_more, WriteFile); }
 std::string ToJson(const Page<UploadPart>& page) {
   return ListJson(page.data, page.has_more,
-                  [](const UploadPart& p) { return PartObject(p, /*with_bytes=*/true); });
+                  [](JsonOut& j, const UploadPart& p) { WritePart(j, p, /*with_bytes=*/true); });
 }
 
 std::string ErrorJson(std::string_view message, std::string_view type, std::string_view param,
                       std::string_view code) {
-  json::object e;
-  e["message"] = Utf8(message);
-  e["type"] = Utf8(type);
-  e["param"] = StrOrNull(param);
-  e["code"] = StrOrNull(code);
-  json::object o;
-  o["error"] = std::move(e);
-  return json::serialize(o);
+  std::string out;
+  out.reserve(128 + message.size());
+  JsonOut j(out);
+  j.Open();
+  j.Key("error").Open();
+  j.Key("message").String(message);
+  j.Key("type").String(type);
+  j.Key("param").StringOrNull(param);
+  j.Key("code").StringOrNull(code);
+  j.Close();
+  j.Close();
+  return out;
 }
 
 Result<File> FileFromJson(std::string_view text) {

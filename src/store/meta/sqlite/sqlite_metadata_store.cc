@@ -814,6 +814,7 @@ Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
     if (q.after) s.Bind(*q.after);
     s.BindAll(q.now, q.limit + 1);  // the extra row only says whether more follow
     Page<File> page;
+    page.data.reserve(static_cast<std::size_t>(std::min(q.limit, 1000)));
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
