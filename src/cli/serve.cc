@@ -28,8 +28,8 @@ namespace {
 struct ServeFlags {
   StoreFlags store;
   std::string listen = "127.0.0.1:8080";
-  int workers = 16;
-  int io_threads = 1;
+  int workers = ServerOptions{}.workers;
+  int io_threads = ServerOptions{}.io_threads;
   int sweep_interval = 60;
   int garbage_lease = 300;
   int header_timeout = 30;
@@ -215,11 +215,12 @@ void AddServeCommand(CLI::App& app) {
       ->envname("FILEPORT_LISTEN")
       ->capture_default_str();
   AddStoreFlags(*cmd, flags->store);
-  cmd->add_option("--workers", flags->workers, "Threads for storage work")
+  cmd->add_option("--workers", flags->workers,
+                  "Threads for storage work (default: 2 x CPUs, at least 4; more for S3/PostgreSQL)")
       ->envname("FILEPORT_WORKERS")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  cmd->add_option("--io-threads", flags->io_threads, "Event-loop threads")
+  cmd->add_option("--io-threads", flags->io_threads, "Event-loop threads (default: one per CPU)")
       ->envname("FILEPORT_IO_THREADS")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

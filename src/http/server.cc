@@ -1,6 +1,8 @@
 // The Beast transport: listener, per-connection session, body and download pipelines.
 #include "http/server.h"
 
+#include <sched.h>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
@@ -17,6 +19,13 @@
 #include "common/ids.h"
 
 namespace fileport {
+
+int UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;

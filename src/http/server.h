@@ -11,6 +11,7 @@
 // buffer from the blob while the event loop writes the current one to the socket.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -21,11 +22,18 @@
 
 namespace fileport {
 
+// The CPUs this process may run on (its affinity mask, so a cpuset limit counts), at least 1.
+int UsableCpus();
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: pick a free port (see HttpServer::port)
-  int io_threads = 1;
-  int workers = 16;
+  // One event loop per CPU (as nginx's `worker_processes auto`), at most 16.
+  int io_threads = std::min(UsableCpus(), 16);
+  // Threads for blocking store work. Twice the CPUs, at least 4: enough to keep a local disk
+  // busy, few enough that a small request does not wake a new thread each time. Remote stores
+  // (S3, PostgreSQL) wait on the network in these threads: give them more.
+  int workers = std::clamp(2 * UsableCpus(), 4, 64);
   std::chrono::seconds header_timeout{30};  // a whole header must arrive within this
   std::chrono::seconds idle_timeout{60};    // no body byte read or written for this long
   std::chrono::seconds keepalive_timeout{75};
