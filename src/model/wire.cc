@@ -50,11 +50,13 @@ class JsonOut {
   JsonOut& Close() { return Pop('}'); }
   JsonOut& OpenArray() { return Push('['); }
   JsonOut& CloseArray() { return Pop(']'); }
-  // Starts the next member of the current object.
+  // Starts the next member of the current object. `key` is one of the API's own names (plain
+  // ASCII, nothing to escape).
   JsonOut& Key(std::string_view key) {
     Separate();
-    Quoted(key);
-    out_ += ':';
+    out_ += '"';
+    out_.append(key);
+    out_.append("\":", 2);
     after_key_ = true;
     return *this;
   }

@@ -42,6 +42,8 @@ struct FileQuery {
   int limit = 10000;                   // 1 … 10000
   bool ascending = false;              // false: newest first (id DESC)
   std::int64_t now = 0;                // files with expires_at <= now are not listed
+  // false: the caller only shows the files, and a store may leave File::segments empty.
+  bool with_segments = true;
 };
 
 // What a project may hold (0: no limit). Enforced inside the inserting transaction, so it holds

@@ -505,7 +505,8 @@ Result<std::vector<T>> CollectRows(Stmt& s, F read) {
   }
 }
 
-Result<File> ReadFileRow(Stmt& s) {
+// `with_segments` false leaves File::segments empty (a listing never shows them).
+Result<File> ReadFileRow(Stmt& s, bool with_segments) {
   File f;
   f.id = s.Text(0);
   f.project = s.Text(1);
@@ -517,9 +518,12 @@ Result<File> ReadFileRow(Stmt& s) {
   f.status = s.Text(7);
   f.status_details = s.OptText(8);
   f.mime_type = s.Text(9);
-  ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
+  if (with_segments) {
+    ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
+  }
   return f;
 }
+
 
 Stmt& BindFile(Stmt& s, const File& f) {
   return s.BindAll(f.id, f.project, f.purpose, f.bytes, f.created_at, f.expires_at, f.filename,
@@ -792,7 +796,7 @@ Result<File> SqliteMetadataStore::GetFile(const std::string& project, const std:
                      c.Prepare("SELECT " FP_FILE_COLS " FROM files WHERE id = ? AND project = ?"));
     ASSIGN_OR_RETURN(bool row, s.BindAll(id, project).Step());
     if (!row) return FileNotFound(id);
-    return ReadFileRow(s);
+    return ReadFileRow(s, /*with_segments=*/true);
   });
 }
 
@@ -822,7 +826,7 @@ Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
         page.has_more = true;
         break;
       }
-      ASSIGN_OR_RETURN(File f, ReadFileRow(s));
+      ASSIGN_OR_RETURN(File f, ReadFileRow(s, q.with_segments));
       page.data.push_back(std::move(f));
     }
     return page;
@@ -854,7 +858,7 @@ Result<std::vector<File>> SqliteMetadataStore::ListExpiredFiles(std::int64_t now
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_FILE_COLS " FROM files WHERE expires_at <= ? "
                                        "ORDER BY expires_at, id LIMIT ?"));
     s.BindAll(now, limit);
-    return CollectRows<File>(s, ReadFileRow);
+    return CollectRows<File>(s, [](Stmt& row) { return ReadFileRow(row, /*with_segments=*/true); });
   });
 }
 
