@@ -26,6 +26,7 @@ int UsableCpus() {
   if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
+
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -361,9 +362,9 @@ class Session : public std::enable_shared_from_this<Session> {
         // A framing error (a bad chunk size, say) comes from a client that is still there and
         // gets its 400 before the connection is closed; the end of the stream or a reset means
         // nobody is left to answer.
-        const bool malformed = ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
-                               ec != http::error::partial_message &&
-                               ec != http::error::end_of_stream;
+        const bool malformed =
+            ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+            ec != http::error::partial_message && ec != http::error::end_of_stream;
         peer_gone_ = !malformed && ec != beast::error::timeout;
         if (ec == beast::error::timeout) {
           body_error_ = Unavailable("Timed out waiting for the request body");

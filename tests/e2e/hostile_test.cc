@@ -70,7 +70,7 @@ class HostileTest : public E2eTest {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (server().metrics().in_flight.load() != 0 &&
            std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::yield();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a poll, not a guess
     }
     EXPECT_EQ(server().metrics().in_flight.load(), 0);
   }
