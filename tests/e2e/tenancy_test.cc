@@ -3,10 +3,13 @@
 // would be) and with every kind of bad key (401 before anything is touched); keys are stored
 // only as SHA-256 digests.
 #include <boost/json.hpp>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/crypto.h"
