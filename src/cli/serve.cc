@@ -25,10 +25,23 @@
 namespace fileport::cli {
 namespace {
 
+// The storage worker threads: `flag` when set, else the transport's default (2 x CPUs, at
+// least 4), raised to 16 when a store is remote: an S3 or PostgreSQL call holds its thread for
+// a network round trip, and parts of parallel uploads would queue behind each other.
+int ServeWorkers(int flag, const StoreFlags& store) {
+  if (flag > 0) return flag;
+  const auto remote = [](const std::string& uri) {
+    return uri.starts_with("s3://") || uri.starts_with("postgres://") ||
+           uri.starts_with("postgresql://");
+  };
+  const int workers = ServerOptions{}.workers;
+  return remote(store.MetaUri()) || remote(store.BlobUri()) ? std::max(workers, 16) : workers;
+}
+
 struct ServeFlags {
   StoreFlags store;
   std::string listen = "127.0.0.1:8080";
-  int workers = ServerOptions{}.workers;
+  int workers = 0;  // 0: automatic (ServeWorkers)
   int io_threads = ServerOptions{}.io_threads;
   int sweep_interval = 60;
   int garbage_lease = 300;
@@ -125,7 +138,7 @@ int Serve(const ServeFlags& f) {
   ServerOptions so;
   so.host = host;
   so.port = port;
-  so.workers = f.workers;
+  so.workers = ServeWorkers(f.workers, f.store);
   so.io_threads = f.io_threads;
   so.header_timeout = std::chrono::seconds(f.header_timeout);
   so.idle_timeout = std::chrono::seconds(f.idle_timeout);
@@ -153,6 +166,7 @@ int Serve(const ServeFlags& f) {
               shown_host.c_str(), (*server)->port());
   std::printf("  data: metadata %s, blobs %s\n", DescribeStoreUri(f.store.MetaUri()).c_str(),
               DescribeStoreUri(f.store.BlobUri()).c_str());
+  std::printf("  threads: %d event loops, %d storage workers\n", so.io_threads, so.workers);
   if (is_open) {
     std::printf(
         "  auth: OPEN, no API keys exist: every request is project 'default' "
@@ -216,9 +230,10 @@ void AddServeCommand(CLI::App& app) {
       ->capture_default_str();
   AddStoreFlags(*cmd, flags->store);
   cmd->add_option("--workers", flags->workers,
-                  "Threads for storage work (default: 2 x CPUs, at least 4; more for S3/PostgreSQL)")
+                  "Threads for storage work; 0: 2 x CPUs (at least 4), at least 16 with S3 or "
+                  "PostgreSQL")
       ->envname("FILEPORT_WORKERS")
-      ->check(CLI::Range(1, 1024))
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   cmd->add_option("--io-threads", flags->io_threads, "Event-loop threads (default: one per CPU)")
       ->envname("FILEPORT_IO_THREADS")

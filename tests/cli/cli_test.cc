@@ -2,6 +2,7 @@
 // process, against a real server on loopback (the in-process TestServer), checking exit
 // codes, what is printed, and the bytes stored and fetched.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -572,6 +574,39 @@ TEST_F(CliTest, ResumeWithNothingToResumeStartsANewUpload) {
       << r.err;
   EXPECT_NE(r.out.find("  small.txt  5 B  assistants  processed  created "), std::string::npos)
       << r.out;
+}
+
+// `fileport serve` says how many threads it runs: the flags when given, else one event loop
+// per CPU and 2 x CPUs storage workers (at least 4) for the embedded stores.
+TEST(ServeCommand, PrintsItsThreadsFromTheFlagsOrTheMachine) {
+  ScratchDir dir("serve");
+  const auto first_lines = [&](const std::string& flags) {
+    // `timeout` sends SIGTERM after a second; the server drains and exits, and popen returns
+    // all it printed.
+    const std::string cmd = "timeout 1 " + std::string(FILEPORT_CLI_BIN) +
+                            " serve --listen 127.0.0.1:0 --data " + dir.path() + " " + flags +
+                            " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    EXPECT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    while (p != nullptr && std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    if (p != nullptr) ::pclose(p);
+    return out;
+  };
+  const std::string given = first_lines("--workers 7 --io-threads 3");
+  EXPECT_NE(given.find("\n  threads: 3 event loops, 7 storage workers\n"), std::string::npos)
+      << given;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+  const long cpus = CPU_COUNT(&set);  // what the server counts: its affinity mask
+  const std::string automatic = first_lines("");
+  EXPECT_NE(automatic.find("\n  threads: " + std::to_string(std::min(cpus, 16L)) +
+                           " event loops, " +
+                           std::to_string(std::clamp(2 * cpus, 4L, 64L)) + " storage workers\n"),
+            std::string::npos)
+      << automatic << " (" << cpus << " CPUs)";
 }
 
 }  // namespace
