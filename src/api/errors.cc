@@ -56,7 +56,7 @@ ApiResponse JsonResponse(int http_status, std::string body) {
   return r;
 }
 
-ApiResponse ErrorResponse(const Status& s) {
+ApiResponse ErrorResponse(const Status& s, std::int64_t retry_after_ms) {
   const int http = HttpStatusFor(s.code());
   std::string_view message = s.message();
   if (s.code() == StatusCode::kInternal || s.code() == StatusCode::kDataLoss) {
@@ -72,7 +72,8 @@ ApiResponse ErrorResponse(const Status& s) {
       JsonResponse(http, ErrorJson(message, ErrorTypeFor(s.code()), s.param(), s.error_code()));
   if (http == 429 || http == 503) {
     // Bounded so the SDKs' backoff honours it (they ignore values over 60 s).
-    const int ms = http == 429 ? 1000 : 2000;
+    const std::int64_t ms =
+        retry_after_ms > 0 ? retry_after_ms : (http == 429 ? 1000 : 2000);
     r.AddHeader("retry-after-ms", std::to_string(ms));
     r.AddHeader("retry-after", std::to_string((ms + 999) / 1000));
   }
@@ -85,16 +86,13 @@ ApiResponse ErrorResponse(const Status& s) {
 
 ApiResponse RateLimitedResponse(const std::string& project, double per_second,
                                 std::int64_t retry_after_ms) {
-  const Status s(StatusCode::kResourceExhausted,
-                 fmt::format("Rate limit reached for requests in project {}: limit {:g} requests "
-                             "per second. Please try again in {}ms.",
-                             project, per_second, retry_after_ms),
-                 "", "rate_limit_exceeded");
-  ApiResponse r = JsonResponse(
-      429, ErrorJson(s.message(), ErrorTypeFor(s.code()), s.param(), s.error_code()));
-  r.AddHeader("retry-after-ms", std::to_string(retry_after_ms));
-  r.AddHeader("retry-after", std::to_string((retry_after_ms + 999) / 1000));
-  return r;
+  return ErrorResponse(
+      Status(StatusCode::kResourceExhausted,
+             fmt::format("Rate limit reached for requests in project {}: limit {:g} requests "
+                         "per second. Please try again in {}ms.",
+                         project, per_second, retry_after_ms),
+             "", "rate_limit_exceeded"),
+      retry_after_ms);
 }
 
 }  // namespace fileport

@@ -581,9 +581,9 @@ TEST_F(CliTest, ResumeWithNothingToResumeStartsANewUpload) {
 TEST(ServeCommand, PrintsItsThreadsFromTheFlagsOrTheMachine) {
   ScratchDir dir("serve");
   const auto first_lines = [&](const std::string& flags) {
-    // `timeout` sends SIGTERM after a second; the server drains and exits, and popen returns
-    // all it printed.
-    const std::string cmd = "timeout 1 " + std::string(FILEPORT_CLI_BIN) +
+    // `timeout` sends SIGTERM after two seconds; the server drains and exits, and popen
+    // returns all it printed.
+    const std::string cmd = "timeout 2 " + std::string(FILEPORT_CLI_BIN) +
                             " serve --listen 127.0.0.1:0 --data " + dir.path() + " " + flags +
                             " 2>&1";
     FILE* p = ::popen(cmd.c_str(), "r");

@@ -56,23 +56,27 @@ bool ShouldFail(int which, int fd) {
   return mode == which;
 }
 
-int Intercept(int which, int fd, const char* real_name) {
+using SyncFn = int (*)(int);
+
+int Intercept(int which, int fd, SyncFn real) {
   if (ShouldFail(which, fd)) {
     g_failed_calls++;
     errno = EIO;
     return -1;
   }
-  using Fn = int (*)(int);
-  static Fn real_fdatasync = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "fdatasync"));
-  static Fn real_fsync = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "fsync"));
-  Fn real = std::strcmp(real_name, "fdatasync") == 0 ? real_fdatasync : real_fsync;
   return real(fd);
 }
 
 }  // namespace
 
-extern "C" int fdatasync(int fd) { return Intercept(1, fd, "fdatasync"); }
-extern "C" int fsync(int fd) { return Intercept(2, fd, "fsync"); }
+extern "C" int fdatasync(int fd) {
+  static const auto real = reinterpret_cast<SyncFn>(::dlsym(RTLD_NEXT, "fdatasync"));
+  return Intercept(1, fd, real);
+}
+extern "C" int fsync(int fd) {
+  static const auto real = reinterpret_cast<SyncFn>(::dlsym(RTLD_NEXT, "fsync"));
+  return Intercept(2, fd, real);
+}
 
 namespace fileport::testing {
 namespace {

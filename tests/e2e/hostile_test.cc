@@ -3,9 +3,7 @@
 // answer, for whether the connection is closed, and for what is left behind: nothing is stored
 // from a refused request, no temporary blob outlives a sweep, and the server keeps answering
 // everyone else.
-#include <sys/socket.h>
 
-#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <memory>

@@ -613,24 +613,22 @@ std::string QuoteIdentifier(std::string_view name) {
   return out;
 }
 
-// The advisory lock that serializes migrations of one schema across every node: a 64-bit
-// FNV-1a of its name, the same in every build.
-std::int64_t MigrationLockKey(std::string_view schema) {
+// An advisory lock key: a 64-bit FNV-1a of `name`, the same in every build and on every node.
+std::int64_t AdvisoryLockKey(std::string_view name) {
   std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : std::string("fileport migrate ") + std::string(schema)) {
-    h = (h ^ c) * 1099511628211ull;
-  }
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
   return static_cast<std::int64_t>(h);
 }
 
-// The transaction-scoped advisory lock that serializes quota checks of one project: two
-// inserts racing against one quota must not both see the usage before the other.
+// The lock that serializes migrations of one schema across every node.
+std::int64_t MigrationLockKey(std::string_view schema) {
+  return AdvisoryLockKey("fileport migrate " + std::string(schema));
+}
+
+// The transaction-scoped lock that serializes quota checks of one project: two inserts racing
+// against one quota must not both see the usage before the other.
 std::int64_t QuotaLockKey(std::string_view project) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : std::string("fileport quota ") + std::string(project)) {
-    h = (h ^ c) * 1099511628211ull;
-  }
-  return static_cast<std::int64_t>(h);
+  return AdvisoryLockKey("fileport quota " + std::string(project));
 }
 
 // ---- Rows ----------------------------------------------------------------------------------

@@ -524,7 +524,6 @@ Result<File> ReadFileRow(Stmt& s, bool with_segments) {
   return f;
 }
 
-
 Stmt& BindFile(Stmt& s, const File& f) {
   return s.BindAll(f.id, f.project, f.purpose, f.bytes, f.created_at, f.expires_at, f.filename,
                    f.status, f.status_details, f.mime_type, EncodeSegments(f.segments));
@@ -769,6 +768,15 @@ Result<ProjectUsage> ReadUsage(Conn& c, const std::string& project) {
   return usage;
 }
 
+// Checks `quota` inside the inserting transaction (SQLite has one writer at a time, so the
+// usage read here cannot change before the insert commits).
+Status CheckQuotaIn(Conn& c, const std::string& project, const Quota& quota,
+                    std::int64_t add_bytes, bool new_upload) {
+  if (!quota.limited()) return Status::Ok();
+  ASSIGN_OR_RETURN(ProjectUsage usage, ReadUsage(c, project));
+  return CheckQuota(quota, usage, add_bytes, new_upload);
+}
+
 Status InsertFileRow(Conn& c, const File& file) {
   ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO files (" FP_FILE_COLS
                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
@@ -778,10 +786,7 @@ Status InsertFileRow(Conn& c, const File& file) {
 
 Status SqliteMetadataStore::InsertFile(const File& file, const Quota& quota) {
   return impl_->Write([&](Conn& c) -> Status {
-    if (quota.limited()) {
-      ASSIGN_OR_RETURN(ProjectUsage usage, ReadUsage(c, file.project));
-      RETURN_IF_ERROR(CheckQuota(quota, usage, file.bytes, false));
-    }
+    RETURN_IF_ERROR(CheckQuotaIn(c, file.project, quota, file.bytes, /*new_upload=*/false));
     RETURN_IF_ERROR(InsertFileRow(c, file));
     std::set<std::string> keys;  // a key listed twice has one intent row
     for (const Segment& s : file.segments) keys.insert(s.blob_key);
@@ -866,10 +871,7 @@ Result<std::vector<File>> SqliteMetadataStore::ListExpiredFiles(std::int64_t now
 
 Status SqliteMetadataStore::InsertUpload(const Upload& u, const Quota& quota) {
   return impl_->Write([&](Conn& c) -> Status {
-    if (quota.limited()) {
-      ASSIGN_OR_RETURN(ProjectUsage usage, ReadUsage(c, u.project));
-      RETURN_IF_ERROR(CheckQuota(quota, usage, u.bytes, true));
-    }
+    RETURN_IF_ERROR(CheckQuotaIn(c, u.project, quota, u.bytes, /*new_upload=*/true));
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO uploads (" FP_UPLOAD_COLS
                                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     return s
