@@ -97,6 +97,7 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
       if (params_.purpose) RETURN_IF_ERROR(ValidatePurpose(*params_.purpose));
       ASSIGN_OR_RETURN(write_, files_.StartWrite(project_));
       if (params_.purpose) RETURN_IF_ERROR(write_->SetPurposeHint(*params_.purpose));
+      SetDataStart(parser_.part_offset());
       params_.filename = h.filename && !h.filename->empty() ? *h.filename : "upload";
       params_.mime_type = h.content_type;
       return Status::Ok();
@@ -177,6 +178,7 @@ class AddPartSink final : public BodySink, private MultipartHandler {
       if (got_data_) return InvalidArgument("Only one 'data' part may be sent", "data");
       got_data_ = true;
       in_data_ = true;
+      SetDataStart(parser_.part_offset());
     }
     return Status::Ok();
   }

@@ -7,6 +7,7 @@
 // request ever holds a whole part or file in memory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/aligned_buffer.h"
 #include "common/status.h"
 #include "store/blob/blob_store.h"
 
@@ -71,6 +73,22 @@ class BodySink {
   // The body ended abnormally (`why`: a Write error, a timeout, a disconnect). Discards
   // everything the sink stored and returns the answer to send, if the peer is still there.
   virtual ApiResponse Fail(const Status& why) = 0;
+
+  // Where, modulo kIoAlignment, the body byte at `offset` (counted from the body's first
+  // byte) should sit in memory for storage to take it without a copy (O_DIRECT): the transport
+  // reads into its buffers at that placement. 0 until the sink knows. Any thread may ask, also
+  // while Write runs.
+  std::size_t Placement(std::uint64_t offset) const {
+    const std::uint64_t start = data_start_.load(std::memory_order_relaxed);
+    return offset < start ? 0 : static_cast<std::size_t>((offset - start) % kIoAlignment);
+  }
+
+ protected:
+  // From here on, the body byte at `offset` is the first byte the sink stores.
+  void SetDataStart(std::uint64_t offset) { data_start_.store(offset, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> data_start_{UINT64_MAX};
 };
 
 struct Dispatch {

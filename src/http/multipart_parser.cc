@@ -384,6 +384,7 @@ Status MultipartParser::Fail(Status status) {
 Status MultipartParser::Feed(std::span<const char> data) {
   if (state_ == State::kError) return error_;
   Status status = FeedInternal(data);
+  fed_ += data.size();
   if (!status.ok()) return Fail(std::move(status));
   return status;
 }
@@ -535,6 +536,7 @@ Status MultipartParser::ConsumeHeaders(std::span<const char> data, std::size_t* 
   if (block_end != std::string::npos && block_end <= cap) {
     *pos += block_end - old_size;
     header_buf_.resize(block_end);  // drop the part body copied along with the block's end
+    part_offset_ = fed_ + *pos;
     return BeginPart();
   }
   if (block_end != std::string::npos || header_buf_.size() > cap) {

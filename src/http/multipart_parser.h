@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -100,6 +101,9 @@ class MultipartParser {
 
   // Parts whose OnPartBegin has been called.
   std::size_t parts_seen() const { return parts_seen_; }
+  // The body offset (bytes fed before it) of the current part's first data byte; valid from
+  // its OnPartBegin on.
+  std::uint64_t part_offset() const { return part_offset_; }
 
  private:
   enum class State {
@@ -128,6 +132,8 @@ class MultipartParser {
   Status Fail(Status status);
 
   std::string delimiter_;  // "\r\n--" + boundary
+  std::uint64_t fed_ = 0;  // bytes fed before the current chunk
+  std::uint64_t part_offset_ = 0;
   MultipartHandler& handler_;
   MultipartLimits limits_;
   State state_ = State::kPreamble;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "api/errors.h"
+#include "common/aligned_buffer.h"
 #include "common/ids.h"
 
 namespace fileport {
@@ -56,10 +57,26 @@ bool ContainsToken(std::string_view value, std::string_view token) {
   return Lower(value).find(token) != std::string::npos;
 }
 
+// A pipeline buffer, aligned so that storage can write from it directly (O_DIRECT).
+class IoBuffer {
+ public:
+  void Resize(std::size_t n) {
+    if (n == size_) return;
+    data_ = n > 0 ? AllocateAligned(n) : nullptr;
+    size_ = n;
+  }
+  char* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+
+ private:
+  AlignedBuffer data_;
+  std::size_t size_ = 0;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Shared& shared)
-      : stream_(std::move(socket)), shared_(shared) {
+      : stream_(std::move(socket)), shared_(shared), idle_timer_(stream_.get_executor()) {
     shared_.metrics.connections_open++;
     shared_.metrics.connections_total++;
     // Beast sizes each socket read by the buffer's free capacity (at least 512 bytes): give
@@ -262,9 +279,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Buf { kFree, kReading, kPending, kWriting };
 
   void StartBodyPipeline() {
-    for (auto& b : bufs_) {
-      if (b.size() != shared_.options.io_buffer_bytes) b.resize(shared_.options.io_buffer_bytes);
-    }
+    for (auto& b : bufs_) b.Resize(shared_.options.io_buffer_bytes);
     state_ = {Buf::kFree, Buf::kFree};
     // A Content-Length body is read straight from the socket into the pipeline buffers, a
     // buffer at a time: Beast's parser would copy it through its own small buffer in
@@ -272,6 +287,7 @@ class Session : public std::enable_shared_from_this<Session> {
     raw_body_ = !req_.chunked && req_.content_length.has_value();
     raw_left_ = raw_body_ ? *req_.content_length : 0;
     pending_ = -1;
+    read_timed_out_ = false;
     body_error_ = Status::Ok();
     failed_ = false;
     finishing_ = false;
@@ -290,7 +306,8 @@ class Session : public std::enable_shared_from_this<Session> {
       writing_ = true;
       const std::size_t n = filled_[i];
       OnWorker([self = shared_from_this(), i, n] {
-        Status s = self->sink_->Write(std::span<const char>(self->bufs_[i].data(), n));
+        Status s = self->sink_->Write(
+            std::span<const char>(self->bufs_[i].data() + self->placed_[i], n));
         self->OnLoop([self, i, s = std::move(s)] { self->OnSinkWritten(i, s); });
       });
     }
@@ -317,32 +334,70 @@ class Session : public std::enable_shared_from_this<Session> {
   void StartBodyRead(int i) {
     state_[i] = Buf::kReading;
     reading_ = true;
-    stream_.expires_after(shared_.options.idle_timeout);
+    // Placed where the sink's storage can write the bytes without copying them. A placement
+    // guessed before the sink knows its data start costs one copy, never a wrong byte.
+    const std::size_t at = shared_.options.io_buffer_bytes >= 2 * kIoAlignment
+                               ? sink_->Placement(bytes_in_)
+                               : 0;
+    placed_[i] = at;
+    char* const dst = bufs_[i].data() + at;
+    const std::size_t room = bufs_[i].size() - at;
     if (raw_body_) {
       // Bytes that arrived with the header sit in buffer_ first.
-      const std::size_t want =
-          static_cast<std::size_t>(std::min<std::uint64_t>(bufs_[i].size(), raw_left_));
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(room, raw_left_));
       const std::size_t have = std::min(buffer_.size(), want);
-      net::buffer_copy(net::buffer(bufs_[i].data(), have), buffer_.data());
+      net::buffer_copy(net::buffer(dst, have), buffer_.data());
       buffer_.consume(have);
       raw_filled_ = have;
       if (have == want) return OnRawRead(i, {});
-      net::async_read(stream_, net::buffer(bufs_[i].data() + have, want - have),
+      // Straight from the socket, each read taking all that is queued (net::transfer_all
+      // would cap every read at 64 KiB), watched by the lazy idle timer rather than the
+      // stream's per-read one.
+      stream_.expires_never();
+      last_read_ = std::chrono::steady_clock::now();
+      ArmIdleTimer();
+      net::async_read(stream_.socket(), net::buffer(dst + have, want - have),
+                      [self = shared_from_this(), left = want - have](
+                          const beast::error_code& ec, std::size_t done) -> std::size_t {
+                        self->last_read_ = std::chrono::steady_clock::now();
+                        return ec ? 0 : left - done;
+                      },
                       [self = shared_from_this(), i](beast::error_code ec, std::size_t n) {
                         self->raw_filled_ += n;
                         self->OnRawRead(i, ec);
                       });
       return;
     }
-    parser_->get().body().data = bufs_[i].data();
-    parser_->get().body().size = bufs_[i].size();
+    stream_.expires_after(shared_.options.idle_timeout);
+    parser_->get().body().data = dst;
+    parser_->get().body().size = room;
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this(), i](beast::error_code ec, std::size_t) {
+                     [self = shared_from_this(), i, room](beast::error_code ec, std::size_t) {
                        if (ec == http::error::need_buffer) ec = {};
-                       const std::size_t n =
-                           self->bufs_[i].size() - self->parser_->get().body().size;
+                       const std::size_t n = room - self->parser_->get().body().size;
                        self->OnBodyRead(i, n, ec);
                      });
+  }
+
+  // The idle timeout of raw body reads: one timer wait per idle period, not one per read. It
+  // fires at the last read's time plus the timeout and re-arms while bytes keep coming.
+  void ArmIdleTimer() {
+    if (idle_armed_) return;
+    idle_armed_ = true;
+    idle_timer_.expires_at(last_read_ + shared_.options.idle_timeout);
+    idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->idle_armed_ = false;
+      if (ec || !self->reading_ || !self->raw_body_) return;
+      if (std::chrono::steady_clock::now() - self->last_read_ >= self->shared_.options.idle_timeout) {
+        self->read_timed_out_ = true;
+        beast::error_code ignored;
+        self->stream_.socket().cancel(ignored);
+        return;
+      }
+      self->ArmIdleTimer();
+    });
   }
 
   void OnRawRead(int i, beast::error_code ec) {
@@ -350,6 +405,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == net::error::eof) {
       ec = beast::error_code(http::error::partial_message);  // the body ended early
     }
+    if (read_timed_out_) ec = beast::error::timeout;
+    if (raw_left_ == 0 || ec) idle_timer_.cancel();
     OnBodyRead(i, raw_filled_, ec);
   }
 
@@ -471,9 +528,7 @@ class Session : public std::enable_shared_from_this<Session> {
     dl_reader_ = std::move(r.stream);
     dl_left_to_read_ = r.stream_length;
     dl_left_to_send_ = r.stream_length;
-    for (auto& b : bufs_) {
-      if (b.size() != shared_.options.io_buffer_bytes) b.resize(shared_.options.io_buffer_bytes);
-    }
+    for (auto& b : bufs_) b.Resize(shared_.options.io_buffer_bytes);
     dl_ready_.clear();
     dl_reading_ = false;
     dl_writing_ = false;
@@ -666,11 +721,16 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<ApiResponse> pending_response_;
 
   // streamed bodies (and download buffers)
-  std::array<std::vector<char>, 2> bufs_;
+  std::array<IoBuffer, 2> bufs_;
+  std::array<std::size_t, 2> placed_{0, 0};  // where in its buffer a body read put its bytes
   std::array<Buf, 2> state_{Buf::kFree, Buf::kFree};
   std::array<std::size_t, 2> filled_{0, 0};
   int pending_ = -1;
   bool raw_body_ = false;         // Content-Length body read without the parser
+  net::steady_timer idle_timer_;  // the idle timeout of raw body reads
+  std::chrono::steady_clock::time_point last_read_;
+  bool idle_armed_ = false;
+  bool read_timed_out_ = false;
   std::uint64_t raw_left_ = 0;    // its bytes not yet read
   std::size_t raw_filled_ = 0;    // bytes in the buffer being filled
   bool reading_ = false;
@@ -700,14 +760,35 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct HttpServer::Impl {
+  // One io_context per event-loop thread, as nginx runs one process per CPU: a connection
+  // lives on one loop for its whole life, so loops never contend for a queue or wake each
+  // other, and its handlers need no strand.
+  struct Loop {
+    net::io_context ioc{1};
+    // Keeps the loop running while no operation is pending on it: during a drain the
+    // acceptor is closed and a session may be waiting only for a worker, whose hand-back
+    // must still find a running loop.
+    net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  };
+
+  static std::vector<std::unique_ptr<Loop>> MakeLoops(int n) {
+    std::vector<std::unique_ptr<Loop>> loops;
+    for (int i = 0; i < std::max(1, n); ++i) loops.push_back(std::make_unique<Loop>());
+    return loops;
+  }
+
   Impl(Api& api, const ServerOptions& options)
-      : ioc(options.io_threads),
-        acceptor(ioc),
+      : loops(MakeLoops(options.io_threads)),
+        acceptor(loops[0]->ioc),
         pool(static_cast<std::size_t>(options.workers)),
         shared{api, options, pool, api.metrics()} {}
+  // The loops go first: destroying one destroys the sessions still queued on it, which use
+  // `shared`.
+  ~Impl() { loops.clear(); }
 
   void Accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+    auto& loop = *loops[next_loop++ % loops.size()];
+    acceptor.async_accept(loop.ioc.get_executor(), [this](beast::error_code ec, tcp::socket s) {
       if (ec) {
         if (ec == net::error::operation_aborted) return;
         spdlog::warn("accept failed: {}", ec.message());
@@ -722,11 +803,15 @@ struct HttpServer::Impl {
     });
   }
 
-  net::io_context ioc;
-  // Keeps the event loop running while no operation is pending on it: during a drain the
-  // acceptor is closed and a session may be waiting only for a worker, whose hand-back must
-  // still find a running loop.
-  net::executor_work_guard<net::io_context::executor_type> work{ioc.get_executor()};
+  void CloseAcceptor() {
+    net::post(loops[0]->ioc, [this] {
+      beast::error_code ec;
+      acceptor.close(ec);
+    });
+  }
+
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::size_t next_loop = 0;  // only the accepting loop touches it
   tcp::acceptor acceptor;
   net::thread_pool pool;
   Shared shared;
@@ -754,8 +839,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(Api& api, const ServerOpti
   }
   impl->port = impl->acceptor.local_endpoint().port();
   impl->Accept();
-  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
-    impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+  for (auto& loop : impl->loops) {
+    impl->threads.emplace_back([io = &loop->ioc] { io->run(); });
   }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -765,10 +850,7 @@ std::uint16_t HttpServer::port() const { return impl_->port; }
 bool HttpServer::Drain(std::chrono::milliseconds timeout) {
   if (!impl_ || impl_->stopping) return false;
   impl_->shared.draining = true;
-  net::post(impl_->ioc, [this] {
-    beast::error_code ec;
-    impl_->acceptor.close(ec);
-  });
+  impl_->CloseAcceptor();
   // Requests finish on their own threads; this thread only watches the count (shutdown is
   // rare and a 20 ms poll costs nothing).
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -787,11 +869,8 @@ bool HttpServer::Drain(std::chrono::milliseconds timeout) {
 
 void HttpServer::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
-  net::post(impl_->ioc, [this] {
-    beast::error_code ec;
-    impl_->acceptor.close(ec);
-  });
-  impl_->ioc.stop();
+  impl_->CloseAcceptor();
+  for (auto& loop : impl_->loops) loop->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->pool.join();
 }

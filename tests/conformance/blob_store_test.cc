@@ -45,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/aligned_buffer.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "store/blob/local/local_blob_store.h"
@@ -854,6 +855,42 @@ TEST_F(LocalBlobStoreTest, DirectIoWritesWholeBuffersAndTheUnalignedTailAtCommit
   EXPECT_TRUE(SameBytes(ReadBlob(*store_, "direct"), data));
   EXPECT_TRUE(store_->direct_io()) << "an unaligned tail is not a refusal of direct I/O";
   EXPECT_TRUE(ListDir(root_ + "/tmp").empty());
+}
+
+// Bytes that sit in memory where their file offset says (modulo 4096), as the transport
+// places request bodies, reach the file from there: the writer completes its partial block,
+// then writes the caller's aligned blocks without waiting for a full buffer.
+TEST_F(LocalBlobStoreTest, DirectIoWritesPlacedBytesFromWhereTheyAre) {
+  if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
+  auto writer = store_->NewWriter("placed");
+  ASSERT_OK(writer);
+  const std::string data = Pattern(3 * kMiB, 16);
+  AlignedBuffer memory = AllocateAligned(data.size() + kIoAlignment);
+  std::memcpy(memory.get(), data.data(), data.size());
+  auto temp_size = [&] {
+    const auto names = ListDir(root_ + "/tmp");
+    return names.size() == 1 ? std::filesystem::file_size(root_ + "/tmp/" + names[0])
+                             : std::uintmax_t{999999999};
+  };
+  // 100 bytes from anywhere: buffered.
+  ASSERT_OK((*writer)->Append(std::string_view(data).substr(0, 100)));
+  EXPECT_EQ(temp_size(), 0u);
+  // 64 KiB + 7 placed at file offset 100: the first block is completed from the buffer and
+  // written with the 15 whole blocks that follow it in the caller's memory; 107 bytes stay.
+  ASSERT_OK((*writer)->Append(std::span<const char>(memory.get() + 100, 64 * 1024 + 7)));
+  EXPECT_EQ(temp_size(), 64u * 1024) << "a copy would have held the bytes until 1 MiB";
+  // Misplaced bytes (address off by one): copied into the buffer, nothing written.
+  const std::size_t at = 100 + 64 * 1024 + 7;
+  const std::string misplaced = data.substr(at, 5000);
+  ASSERT_OK((*writer)->Append(misplaced));
+  EXPECT_EQ(temp_size(), 64u * 1024);
+  // The rest, placed again: aligned blocks straight from the caller's memory.
+  ASSERT_OK((*writer)->Append(
+      std::span<const char>(memory.get() + at + 5000, data.size() - at - 5000)));
+  EXPECT_EQ(temp_size(), data.size() / kIoAlignment * kIoAlignment);
+  ASSERT_OK((*writer)->Commit());
+  EXPECT_TRUE(SameBytes(ReadBlob(*store_, "placed"), data));
+  EXPECT_TRUE(store_->direct_io());
 }
 
 TEST_F(LocalBlobStoreTest, DirectIoRefusedByTheFilesystemFallsBackToBufferedWrites) {

@@ -197,6 +197,38 @@ TEST(MultipartParserTest, FileThenTextFields) {  // Node usually sends the file 
   EXPECT_EQ(out.parts[1], (RecordedPart{"purpose", std::nullopt, "", "assistants", true}));
 }
 
+// The transport places a part's bytes for direct I/O by its body offset: each part's offset
+// must be that of its first data byte, however the body is cut into chunks.
+TEST(MultipartParserTest, PartOffsetIsTheBodyOffsetOfThePartsFirstDataByte) {
+  const std::string first = Field(kB, "purpose", "batch");
+  const std::string second = FilePart(kB, "file", "a.bin", "application/octet-stream", "DATA");
+  const std::string body = "preamble\r\n" + first + second + Close(kB);
+  const std::size_t want[] = {body.find("batch"), body.find("DATA")};
+  ASSERT_NE(want[0], std::string::npos);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{64}, body.size()}) {
+    SCOPED_TRACE("chunks of " + std::to_string(chunk));
+    struct OffsetRecorder : Recorder {
+      MultipartParser* parser = nullptr;
+      std::vector<std::uint64_t> offsets;
+      Status OnPartBegin(const MultipartPartHeaders& h) override {
+        offsets.push_back(parser->part_offset());
+        return Recorder::OnPartBegin(h);
+      }
+    } recorder;
+    MultipartParser parser(kB, recorder);
+    recorder.parser = &parser;
+    for (std::size_t at = 0; at < body.size(); at += chunk) {
+      const std::size_t n = std::min(chunk, body.size() - at);
+      ASSERT_TRUE(parser.Feed(std::span<const char>(body.data() + at, n)).ok());
+    }
+    ASSERT_TRUE(parser.Finish().ok());
+    ASSERT_EQ(recorder.offsets.size(), 2u);
+    EXPECT_EQ(recorder.offsets[0], want[0]);
+    EXPECT_EQ(recorder.offsets[1], want[1]);
+    EXPECT_EQ(recorder.parts[1].data, "DATA");
+  }
+}
+
 TEST(MultipartParserTest, EmptyPartData) {
   Outcome out =
       Parse(kB, Field(kB, "a", "") + FilePart(kB, "file", "e", "text/plain", "") + Close(kB));

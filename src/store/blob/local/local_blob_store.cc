@@ -18,6 +18,7 @@
 #include <new>
 #include <utility>
 
+#include "common/aligned_buffer.h"
 #include "common/errno_status.h"
 #include "common/ids.h"
 
@@ -28,7 +29,7 @@ constexpr mode_t kFileMode = 0600;  // Blobs are tenants' data: owner only.
 constexpr mode_t kDirMode = 0750;
 // Buffer alignment, and the unit of direct I/O: every O_DIRECT write starts at a multiple of it
 // in the file, from a buffer aligned to it, and has a length that is a multiple of it.
-constexpr std::size_t kBufferAlignment = 4096;
+constexpr std::size_t kBufferAlignment = kIoAlignment;
 constexpr std::size_t kMaxDurableDirsCached = 1 << 16;
 
 // RAII for a file descriptor. close() errors matter only where the caller checks Close().
@@ -63,17 +64,6 @@ class UniqueFd {
  private:
   int fd_ = -1;
 };
-
-struct AlignedDelete {
-  void operator()(char* p) const { ::operator delete[](p, std::align_val_t{kBufferAlignment}); }
-};
-using AlignedBuffer = std::unique_ptr<char[], AlignedDelete>;
-
-// Uninitialized on purpose: zero-filling would fault in every page of a buffer that a writer
-// receiving only large appends never touches.
-AlignedBuffer AllocateBuffer(std::size_t n) {
-  return AlignedBuffer(static_cast<char*>(::operator new[](n, std::align_val_t{kBufferAlignment})));
-}
 
 std::string Describe(std::string_view op, std::string_view key) {
   std::string out(op);
@@ -218,16 +208,30 @@ class LocalBlobWriter final : public BlobWriter {
  private:
   enum class State { kOpen, kFinished };
 
-  // Direct I/O: every byte goes through the aligned buffer, which reaches the file only when
-  // full (an aligned length at an aligned offset). Buffered: a large append with nothing
-  // buffered goes straight to the file, saving the copy.
+  // Direct I/O: the file is written in aligned lengths at aligned offsets, from aligned memory:
+  // the caller's, when its bytes are placed so, else the coalescing buffer's, once full.
+  // Buffered: a large append with nothing buffered goes straight to the file, saving the copy.
   Status AppendImpl(std::span<const char> data) {
     if (data.empty()) return Status::Ok();  // An empty span may carry a null pointer.
     const std::size_t cap = store_->options_.buffer_bytes;
     if (!direct_ && buffered_ == 0 && data.size() >= cap) {
       return WriteOut(data.data(), data.size());
     }
-    if (!buffer_) buffer_ = AllocateBuffer(cap);
+    if (!buffer_) buffer_ = AllocateAligned(cap);
+    if (direct_) {
+      // Without a copy: bytes that sit in memory where their file offset says, modulo the
+      // alignment (the transport reads request bodies into place for this), go to the file from
+      // where they are, once the buffered partial block is completed and flushed.
+      const std::size_t head = (kBufferAlignment - buffered_ % kBufferAlignment) % kBufferAlignment;
+      if (data.size() >= head + kBufferAlignment && IsAligned(data.data() + head)) {
+        std::memcpy(buffer_.get() + buffered_, data.data(), head);
+        buffered_ += head;
+        RETURN_IF_ERROR(Flush());
+        const std::size_t blocks = (data.size() - head) / kBufferAlignment * kBufferAlignment;
+        RETURN_IF_ERROR(WriteOut(data.data() + head, blocks));
+        data = data.subspan(head + blocks);
+      }
+    }
     while (!data.empty()) {
       const std::size_t take = std::min(cap - buffered_, data.size());
       std::memcpy(buffer_.get() + buffered_, data.data(), take);
