@@ -25,8 +25,27 @@ class ConcatReader final : public BlobReader {
   }
   std::int64_t size() const override { return size_; }
 
+  bool CanSendToSocket() const override {
+    return std::all_of(parts_.begin() + static_cast<std::ptrdiff_t>(index_), parts_.end(),
+                       [](const auto& part) { return part->CanSendToSocket(); });
+  }
+  Result<std::size_t> SendToSocket(int socket_fd, std::size_t max) override {
+    while (index_ < parts_.size()) {
+      if (sent_of_part_ < parts_[index_]->size()) {
+        ASSIGN_OR_RETURN(std::size_t n, parts_[index_]->SendToSocket(socket_fd, max));
+        sent_of_part_ += static_cast<std::int64_t>(n);
+        return n;  // 0: the socket is full
+      }
+      parts_[index_].reset();
+      ++index_;
+      sent_of_part_ = 0;
+    }
+    return std::size_t{0};
+  }
+
  private:
   std::vector<std::unique_ptr<BlobReader>> parts_;
+  std::int64_t sent_of_part_ = 0;  // of parts_[index_], by SendToSocket
   std::size_t index_ = 0;
   std::int64_t size_;
 };

@@ -2,6 +2,7 @@
 #include "http/server.h"
 
 #include <sched.h>
+#include <sys/socket.h>
 
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <array>
+#include <cerrno>
+#include <sstream>
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -38,6 +41,9 @@ namespace {
 constexpr std::size_t kDrainSmallBody = 64 * 1024;   // bodies read and dropped to keep alive
 constexpr std::size_t kLingerBytes = 64ull << 20;     // read and dropped after an early answer
 constexpr auto kLingerTime = std::chrono::seconds(2);
+// What one worker turn of a zero-copy download sends at most before yielding the worker.
+constexpr std::int64_t kSendfileTurnBytes = 16ll << 20;
+
 
 struct Shared {
   Api& api;
@@ -88,7 +94,13 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { shared_.metrics.connections_open--; }
 
   void Run() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      // Workers send downloads with sendfile, which must meet a full socket with EAGAIN.
+      beast::error_code ec;
+      self->stream_.socket().native_non_blocking(true, ec);
+      if (ec) return self->Shutdown();
+      self->ReadHeader();
+    });
   }
 
 
@@ -154,6 +166,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Routing, authentication and the first store look-ups may block: run them on a worker.
     OnWorker([self = shared_from_this()] {
       auto d = std::make_shared<Dispatch>(self->shared_.api.OnHeaders(self->req_));
+      if (self->SendDirect(*d)) return;
       self->OnLoop([self, d] { self->OnDispatch(std::move(*d)); });
     });
   }
@@ -287,7 +300,6 @@ class Session : public std::enable_shared_from_this<Session> {
     raw_body_ = !req_.chunked && req_.content_length.has_value();
     raw_left_ = raw_body_ ? *req_.content_length : 0;
     pending_ = -1;
-    read_timed_out_ = false;
     body_error_ = Status::Ok();
     failed_ = false;
     finishing_ = false;
@@ -353,16 +365,15 @@ class Session : public std::enable_shared_from_this<Session> {
       // Straight from the socket, each read taking all that is queued (net::transfer_all
       // would cap every read at 64 KiB), watched by the lazy idle timer rather than the
       // stream's per-read one.
-      stream_.expires_never();
-      last_read_ = std::chrono::steady_clock::now();
-      ArmIdleTimer();
+      WatchIdle();
       net::async_read(stream_.socket(), net::buffer(dst + have, want - have),
                       [self = shared_from_this(), left = want - have](
                           const beast::error_code& ec, std::size_t done) -> std::size_t {
-                        self->last_read_ = std::chrono::steady_clock::now();
+                        self->last_io_ = std::chrono::steady_clock::now();
                         return ec ? 0 : left - done;
                       },
                       [self = shared_from_this(), i](beast::error_code ec, std::size_t n) {
+                        if (self->EndIdleWatch()) ec = beast::error::timeout;
                         self->raw_filled_ += n;
                         self->OnRawRead(i, ec);
                       });
@@ -379,19 +390,35 @@ class Session : public std::enable_shared_from_this<Session> {
                      });
   }
 
-  // The idle timeout of raw body reads: one timer wait per idle period, not one per read. It
-  // fires at the last read's time plus the timeout and re-arms while bytes keep coming.
+  // The idle timeout of the socket waits made past Beast's stream (raw body reads, sendfile's
+  // writability waits): one timer wait per idle period rather than one per read, firing at
+  // the last progress plus the timeout and re-armed while bytes keep moving. Beast's own
+  // timer is off meanwhile.
+  void WatchIdle() {
+    stream_.expires_never();
+    last_io_ = std::chrono::steady_clock::now();
+    idle_watch_ = true;
+    idle_expired_ = false;
+    ArmIdleTimer();
+  }
+
+  // The watched wait completed; true when it was cut short by the idle timeout.
+  bool EndIdleWatch() {
+    idle_watch_ = false;
+    return idle_expired_;
+  }
+
   void ArmIdleTimer() {
     if (idle_armed_) return;
     idle_armed_ = true;
-    idle_timer_.expires_at(last_read_ + shared_.options.idle_timeout);
+    idle_timer_.expires_at(last_io_ + shared_.options.idle_timeout);
     idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
       auto self = weak.lock();
       if (!self) return;
       self->idle_armed_ = false;
-      if (ec || !self->reading_ || !self->raw_body_) return;
-      if (std::chrono::steady_clock::now() - self->last_read_ >= self->shared_.options.idle_timeout) {
-        self->read_timed_out_ = true;
+      if (ec || !self->idle_watch_) return;  // nothing waits on the socket: the next wait re-arms
+      if (std::chrono::steady_clock::now() - self->last_io_ >= self->shared_.options.idle_timeout) {
+        self->idle_expired_ = true;
         beast::error_code ignored;
         self->stream_.socket().cancel(ignored);
         return;
@@ -405,8 +432,6 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == net::error::eof) {
       ec = beast::error_code(http::error::partial_message);  // the body ended early
     }
-    if (read_timed_out_) ec = beast::error::timeout;
-    if (raw_left_ == 0 || ec) idle_timer_.cancel();
     OnBodyRead(i, raw_filled_, ec);
   }
 
@@ -478,14 +503,19 @@ class Session : public std::enable_shared_from_this<Session> {
     res.keep_alive(keep_alive_ && !r.close);
   }
 
-  void WriteResponse(ApiResponse r) {
-    if (response_started_) return;
+  // What starting a response decides, before any byte goes out. Returns the HTTP version.
+  unsigned BeginResponse(ApiResponse& r) {
     response_started_ = true;
     status_ = r.status;
     if (shared_.draining) r.close = true;  // stopping: no further request on this connection
     close_after_ = r.close || !keep_alive_;
     if (r.close) keep_alive_ = false;
-    const unsigned version = parser_ ? parser_->get().version() : 11;
+    return parser_ ? parser_->get().version() : 11;
+  }
+
+  void WriteResponse(ApiResponse r) {
+    if (response_started_) return;
+    const unsigned version = BeginResponse(r);
     stream_.expires_after(shared_.options.idle_timeout);
 
     if (r.stream) return WriteStreamed(std::move(r), version);
@@ -517,17 +547,61 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // Downloads: a worker fills one buffer from the blob while the loop writes the other.
-  void WriteStreamed(ApiResponse r, unsigned version) {
+  // The download's header and reader.
+  void PrepareDownload(ApiResponse& r, unsigned version) {
     dl_res_ = std::make_unique<http::response<http::buffer_body>>(
         static_cast<http::status>(r.status), version);
     SetCommon(*dl_res_, r);
     dl_res_->content_length(static_cast<std::uint64_t>(r.stream_length));
     dl_res_->body().data = nullptr;
     dl_res_->body().more = r.stream_length > 0;
-    dl_sr_ = std::make_unique<http::response_serializer<http::buffer_body>>(*dl_res_);
     dl_reader_ = std::move(r.stream);
     dl_left_to_read_ = r.stream_length;
     dl_left_to_send_ = r.stream_length;
+  }
+
+  // A download of local blobs answered on the worker that looked it up: that worker sends the
+  // header and the first bytes itself (send + sendfile), sparing two hand-offs between threads
+  // per download. The loop takes over once the socket is full. False when not such a download.
+  bool SendDirect(Dispatch& d) {
+    if (d.kind != Dispatch::Kind::kRespond || !d.response.stream ||
+        !d.response.stream->CanSendToSocket() || BodyPending()) {
+      return false;
+    }
+    ApiResponse r = std::move(d.response);
+    PrepareDownload(r, BeginResponse(r));
+    std::ostringstream head;
+    head << dl_res_->base();
+    dl_head_ = std::move(head).str();
+    const ssize_t n = ::send(stream_.socket().native_handle(), dl_head_.data(), dl_head_.size(),
+                             MSG_NOSIGNAL | MSG_DONTWAIT | (dl_left_to_send_ > 0 ? MSG_MORE : 0));
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      OnLoop([self = shared_from_this()] {
+        self->OnSendfileTurn({0, Unavailable("the client closed the connection"), false});
+      });
+      return true;
+    }
+    dl_head_.erase(0, n < 0 ? 0 : static_cast<std::size_t>(n));
+    if (!dl_head_.empty()) {
+      // The socket took only part of the header (never seen in practice): the loop sends the
+      // rest, then the body.
+      OnLoop([self = shared_from_this()] {
+        net::async_write(self->stream_.socket(), net::buffer(self->dl_head_),
+                         [self](beast::error_code ec, std::size_t) {
+                           if (ec) return self->AfterResponse(ec);
+                           self->SendfileTurn();
+                         });
+      });
+      return true;
+    }
+    const SendfileResult result = SendfileSome();
+    OnLoop([self = shared_from_this(), result] { self->OnSendfileTurn(result); });
+    return true;
+  }
+
+  void WriteStreamed(ApiResponse r, unsigned version) {
+    PrepareDownload(r, version);
+    dl_sr_ = std::make_unique<http::response_serializer<http::buffer_body>>(*dl_res_);
     for (auto& b : bufs_) b.Resize(shared_.options.io_buffer_bytes);
     dl_ready_.clear();
     dl_reading_ = false;
@@ -537,8 +611,74 @@ class Session : public std::enable_shared_from_this<Session> {
                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                if (ec) return self->AfterResponse(ec);
                                if (self->dl_left_to_send_ == 0) return self->FinishDownload();
+                               if (self->dl_reader_->CanSendToSocket()) {
+                                 return self->SendfileTurn();
+                               }
                                self->DownloadPump();
                              });
+  }
+
+  // Zero-copy downloads (local blobs): a worker moves the bytes from the file to the socket
+  // with sendfile until the socket is full or a turn's share has gone; the loop then waits for
+  // the socket to drain, under the idle timeout, and gives the next turn to a worker. No
+  // buffer is used and the event loop never touches the disk.
+  void SendfileTurn() {
+    OnWorker([self = shared_from_this()] {
+      const SendfileResult result = self->SendfileSome();
+      self->OnLoop([self, result] { self->OnSendfileTurn(result); });
+    });
+  }
+
+  struct SendfileResult {
+    std::int64_t sent = 0;
+    Status err;
+    bool full = false;  // the socket took no more
+  };
+
+  // On a worker: sends up to a turn's share, until the socket is full.
+  SendfileResult SendfileSome() {
+    const int socket_fd = stream_.socket().native_handle();
+    const std::int64_t share = std::min(dl_left_to_send_, kSendfileTurnBytes);
+    SendfileResult result;
+    while (result.sent < share) {
+      auto n = dl_reader_->SendToSocket(socket_fd, static_cast<std::size_t>(share - result.sent));
+      if (!n.ok()) {
+        result.err = n.status();
+        break;
+      }
+      if (*n == 0) {
+        result.full = true;
+        break;
+      }
+      result.sent += static_cast<std::int64_t>(*n);
+    }
+    return result;
+  }
+
+  void OnSendfileTurn(const SendfileResult& result) {
+    const auto& [sent, err, full] = result;
+    dl_left_to_send_ -= sent;
+    bytes_out_ += static_cast<std::size_t>(sent);
+    shared_.metrics.bytes_sent += sent;
+    if (!err.ok()) {
+      // The headers promised a length: cut the connection so the client sees an incomplete
+      // body, never a short one that looks whole.
+      if (err.code() != StatusCode::kUnavailable) {
+        spdlog::error("{} download failed mid-body: {}", req_.request_id, err.ToString());
+        status_ = 500;
+      }
+      return AfterResponse(net::error::connection_aborted);
+    }
+    if (dl_left_to_send_ == 0) return EndDownload({});
+    if (!full) return SendfileTurn();  // the turn's share went: the next one, fairly queued
+    // The socket is full: wait until the client has read some of it.
+    WatchIdle();
+    stream_.socket().async_wait(tcp::socket::wait_write,
+                                [self = shared_from_this()](beast::error_code ec) {
+                                  if (self->EndIdleWatch()) ec = beast::error::timeout;
+                                  if (ec) return self->AfterResponse(ec);
+                                  self->SendfileTurn();
+                                });
   }
 
   void DownloadPump() {
@@ -727,10 +867,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<std::size_t, 2> filled_{0, 0};
   int pending_ = -1;
   bool raw_body_ = false;         // Content-Length body read without the parser
-  net::steady_timer idle_timer_;  // the idle timeout of raw body reads
-  std::chrono::steady_clock::time_point last_read_;
-  bool idle_armed_ = false;
-  bool read_timed_out_ = false;
+  net::steady_timer idle_timer_;  // see WatchIdle
+  std::chrono::steady_clock::time_point last_io_;
+  bool idle_armed_ = false;   // a timer wait is pending
+  bool idle_watch_ = false;   // a socket wait guarded by the idle timeout is pending
+  bool idle_expired_ = false;
   std::uint64_t raw_left_ = 0;    // its bytes not yet read
   std::size_t raw_filled_ = 0;    // bytes in the buffer being filled
   bool reading_ = false;
@@ -745,6 +886,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<http::response<http::buffer_body>> dl_res_;
   std::unique_ptr<http::response_serializer<http::buffer_body>> dl_sr_;
   std::unique_ptr<BlobReader> dl_reader_;
+  std::string dl_head_;  // a directly sent header's bytes the socket did not take
   std::int64_t dl_left_to_read_ = 0;
   std::int64_t dl_left_to_send_ = 0;
   std::deque<std::pair<int, std::size_t>> dl_ready_;

@@ -1,14 +1,18 @@
 // HttpServer: the Beast transport. The only place Beast and Asio are used.
 //
-// Threads: `io_threads` run the event loop (accept, parse headers, move bytes between
-// sockets and buffers); `workers` run everything that may block — authentication, metadata
-// and blob I/O, hashing, multipart parsing — so the event loop never waits on disk, SQLite or
-// a remote store.
+// Threads: `io_threads` event loops, each its own io_context on its own thread (accept, parse
+// headers, move bytes between sockets and buffers; a connection stays on one loop); `workers`
+// run everything that may block — authentication, metadata and blob I/O, hashing, multipart
+// parsing — so an event loop never waits on disk, SQLite or a remote store.
 //
 // A request's body is moved through two buffers of `io_buffer_bytes`: while a worker hands
 // one to the BodySink, the event loop fills the other. Memory per upload is therefore two
-// buffers, whatever the part or file size. Downloads mirror this: a worker reads the next
-// buffer from the blob while the event loop writes the current one to the socket.
+// buffers, whatever the part or file size. The buffers are aligned, and each read lands where
+// the sink's BodySink::Placement says, so a local blob store writes the bytes with O_DIRECT
+// from where they were received. Downloads of local blobs are sent with sendfile by a worker
+// (the one that looked the file up sends the header and first bytes); the loop only waits for
+// a full socket to drain. Other downloads mirror uploads: a worker reads the next buffer from
+// the blob while the event loop writes the current one to the socket.
 #pragma once
 
 #include <algorithm>

@@ -893,6 +893,51 @@ TEST_F(LocalBlobStoreTest, DirectIoWritesPlacedBytesFromWhereTheyAre) {
   EXPECT_TRUE(store_->direct_io());
 }
 
+// Zero-copy downloads: the reader moves exactly its range to a socket, says 0 when the socket
+// is full, and reports a peer that has gone as Unavailable without a SIGPIPE (whose default
+// action would end this test binary).
+TEST_F(LocalBlobStoreTest, SendToSocketMovesExactlyTheRangeAndNeverRaisesSigpipe) {
+  const std::string data = Pattern(3 * kMiB, 17);
+  ASSERT_OK(WriteBlob(*store_, "sent", data));
+  const std::int64_t offset = 1000;
+  const std::int64_t length = 2 * kMiB + 5;
+  auto reader = store_->NewReader("sent", offset, length);
+  ASSERT_OK(reader);
+  ASSERT_TRUE((*reader)->CanSendToSocket());
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  std::string received;
+  int full = 0;
+  std::vector<char> buf(256 * 1024);
+  while (received.size() < static_cast<std::size_t>(length)) {
+    // Send until the socket is full, then drain it.
+    for (;;) {
+      auto n = (*reader)->SendToSocket(sv[0], kMiB);
+      ASSERT_OK(n);
+      if (*n == 0) break;
+    }
+    ++full;
+    for (ssize_t r; (r = ::read(sv[1], buf.data(), buf.size())) > 0;) received.append(buf.data(), r);
+  }
+  EXPECT_GT(full, 1) << "a socket pair holds less than 2 MiB: it must have filled up";
+  EXPECT_TRUE(SameBytes(received, data.substr(offset, length)));
+  auto end = (*reader)->SendToSocket(sv[0], kMiB);
+  ASSERT_OK(end);
+  EXPECT_EQ(*end, 0u) << "the range is done";
+  ::close(sv[0]);
+  ::close(sv[1]);
+
+  auto second = store_->NewReader("sent");
+  ASSERT_OK(second);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  ::close(sv[1]);  // the peer is gone: a send is EPIPE, with a SIGPIPE unless blocked
+  EXPECT_CODE((*second)->SendToSocket(sv[0], kMiB), StatusCode::kUnavailable);
+  sigset_t pending;
+  ASSERT_EQ(::sigpending(&pending), 0);
+  EXPECT_EQ(::sigismember(&pending, SIGPIPE), 0) << "no SIGPIPE left pending";
+  ::close(sv[0]);
+}
+
 TEST_F(LocalBlobStoreTest, DirectIoRefusedByTheFilesystemFallsBackToBufferedWrites) {
   // ramfs refuses O_DIRECT at open (tmpfs accepts it since Linux 6.6).
   TinyFilesystem fs(scratch_.path() + "/ram", "ramfs", "mode=0700");

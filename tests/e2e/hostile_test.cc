@@ -4,8 +4,14 @@
 // from a refused request, no temporary blob outlives a sweep, and the server keeps answering
 // everyone else.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -342,6 +348,81 @@ TEST_F(HostileTimeoutTest, StallsMidHeaderAndMidBodyTimeOutAndFreeTheirSlots) {
   EXPECT_EQ(client().Get("/v1/files").status, 200);
   WaitUntilIdle();
   ExpectNothingStored();
+}
+
+// Bytes a download can leave in flight before it must wait for the client: the most the
+// kernel lets the two socket buffers grow to, plus room.
+std::size_t SocketBuffersMax() {
+  auto third = [](const char* path) {
+    std::ifstream in(path);
+    std::size_t min = 0, def = 0, max = 0;
+    in >> min >> def >> max;
+    return max;
+  };
+  return third("/proc/sys/net/ipv4/tcp_rmem") + third("/proc/sys/net/ipv4/tcp_wmem");
+}
+
+// Polls until a request is in progress on the server (the one just sent).
+void WaitForInFlight(TestServer& server) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server.metrics().in_flight.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a poll, not a guess
+  }
+  ASSERT_NE(server.metrics().in_flight.load(), 0);
+}
+
+// A client that asks for a file and never reads it: once the socket buffers are full the
+// download waits for the socket, and the idle timeout (1 s here) ends it and frees the slot.
+TEST_F(HostileTimeoutTest, DownloadToAClientThatStopsReadingTimesOut) {
+  const std::size_t size = SocketBuffersMax() + (8 << 20);
+  if (size > (400u << 20)) GTEST_SKIP() << "socket buffers of " << size << " bytes";
+  const std::string data = RandomBytes(size, 10);
+  auto f = MustCreateFile(client(), data);
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.Send("GET /v1/files/" + Str(f, "id") + "/content HTTP/1.1\r\nHost: x\r\n\r\n"));
+  WaitForInFlight(server());
+  WaitUntilIdle();  // the server gave up on the download
+  const std::int64_t sent = server().metrics().bytes_sent.load();
+  EXPECT_LT(sent, static_cast<std::int64_t>(size)) << "the whole file went";
+  // What reaches the client is a body cut short, then the end of the connection.
+  auto r = conn.ReadResponse();
+  EXPECT_EQ(r.status, 0) << Describe(r);
+  EXPECT_FALSE(r.transport_error.empty());
+  ExpectServerFine();
+}
+
+// A client that reads a little of a download and vanishes: the server sees the reset on its
+// next send, ends the request, and serves others.
+TEST_F(HostileTest, DownloadReaderThatVanishesMidBodyEndsTheRequest) {
+  const std::size_t size = SocketBuffersMax() + (8 << 20);
+  if (size > (400u << 20)) GTEST_SKIP() << "socket buffers of " << size << " bytes";
+  const std::string data = RandomBytes(size, 11);
+  auto f = MustCreateFile(client(), data);
+  for (int round = 0; round < 3; ++round) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server().port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string get =
+        "GET /v1/files/" + Str(f, "id") + "/content HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+    std::vector<char> buf(1 << 20);
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      const ssize_t n = ::recv(fd, buf.data() + got, buf.size() - got, 0);
+      ASSERT_GT(n, 0);
+      got += static_cast<std::size_t>(n);
+    }
+    const linger reset{1, 0};  // close with a reset, unread bytes and all
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+    WaitUntilIdle();
+  }
+  ExpectServerFine();
+  EXPECT_EQ(client().Get("/v1/files/" + Str(f, "id") + "/content").body, data);
 }
 
 TEST_F(HostileTest, HundredsOfIdleConnectionsDoNotStarveOthers) {

@@ -37,6 +37,19 @@ class BlobReader {
   virtual Result<std::size_t> Read(std::span<char> out) = 0;
   // Bytes this reader will deliver in total (the range length).
   virtual std::int64_t size() const = 0;
+
+  // Zero-copy downloads. True when the bytes sit in local files that SendToSocket can move to
+  // a socket with sendfile(2), page cache to socket, without passing through a buffer.
+  virtual bool CanSendToSocket() const { return false; }
+  // Moves up to `max` of the next bytes to the non-blocking socket `socket_fd` and returns how
+  // many went: 0 when the socket is full (wait until it is writable) or the range is done.
+  // Unavailable when the peer has closed the connection (never a SIGPIPE). Only when
+  // CanSendToSocket().
+  virtual Result<std::size_t> SendToSocket(int socket_fd, std::size_t max) {
+    (void)socket_fd;
+    (void)max;
+    return Status(StatusCode::kInternal, "this blob reader cannot send to a socket");
+  }
 };
 
 class BlobStore {
