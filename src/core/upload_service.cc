@@ -2,6 +2,11 @@
 #include "core/upload_service.h"
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -204,17 +209,93 @@ Result<std::vector<UploadPart>> UploadService::ListParts(const std::string& proj
   return ctx_.meta.ListParts(project, id);
 }
 
+// The parts are read on a second thread, four I/O buffers' worth at a time into one of two chunks,
+// while this thread hashes the other: the MD5 then runs at the speed of the slower of reading
+// and hashing rather than of both added. (Local parts are written with O_DIRECT, so they come
+// from the disk, not the page cache; S3 parts come over the network.)
 Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart*>& parts) {
-  Md5 md5;
-  std::vector<char> buf(ctx_.options.io_buffer_bytes);
-  for (const UploadPart* p : parts) {
-    ASSIGN_OR_RETURN(auto reader, ctx_.blobs.NewReader(p->blob_key));
-    for (;;) {
-      ASSIGN_OR_RETURN(std::size_t n, reader->Read(buf));
-      if (n == 0) break;
-      md5.Update(std::span<const char>(buf.data(), n));
+  struct Chunk {
+    std::vector<char> bytes;
+    std::size_t size = 0;
+  };
+  std::array<Chunk, 2> chunks;
+  for (Chunk& c : chunks) c.bytes.resize(4 * ctx_.options.io_buffer_bytes);
+  std::mutex mu;
+  std::condition_variable changed;
+  std::deque<int> full;          // chunks read, in order, waiting to be hashed
+  std::deque<int> free{0, 1};    // chunks the reader may fill
+  bool reader_done = false;
+  bool stop = false;             // the hashing side has gone: the reader stops too
+  Status read_error;
+
+  auto finish = [&](Status s) {
+    std::lock_guard lock(mu);
+    read_error = std::move(s);
+    reader_done = true;
+    changed.notify_all();
+  };
+  auto read_all = [&] {
+    for (const UploadPart* p : parts) {
+      auto opened = ctx_.blobs.NewReader(p->blob_key);
+      if (!opened.ok()) return finish(opened.status());
+      for (bool more = true; more;) {
+        int i;
+        {
+          std::unique_lock lock(mu);
+          changed.wait(lock, [&] { return !free.empty() || stop; });
+          if (stop) return finish(Status::Ok());
+          i = free.front();
+          free.pop_front();
+        }
+        Chunk& c = chunks[static_cast<std::size_t>(i)];
+        c.size = 0;
+        while (c.size < c.bytes.size()) {
+          auto n = (*opened)->Read(std::span<char>(c.bytes.data() + c.size, c.bytes.size() - c.size));
+          if (!n.ok()) return finish(n.status());
+          if (*n == 0) {
+            more = false;
+            break;
+          }
+          c.size += *n;
+        }
+        std::lock_guard lock(mu);
+        full.push_back(i);
+        changed.notify_all();
+      }
     }
+    finish(Status::Ok());
+  };
+  std::thread reader([&] {
+    try {
+      read_all();
+    } catch (const std::exception& e) {
+      finish(Internal(std::string("reading the parts failed: ") + e.what()));
+    }
+  });
+
+  Md5 md5;
+  for (;;) {
+    int i;
+    {
+      std::unique_lock lock(mu);
+      changed.wait(lock, [&] { return !full.empty() || reader_done; });
+      if (full.empty()) break;  // the reader is done and everything it read is hashed
+      i = full.front();
+      full.pop_front();
+    }
+    const Chunk& c = chunks[static_cast<std::size_t>(i)];
+    md5.Update(std::span<const char>(c.bytes.data(), c.size));
+    std::lock_guard lock(mu);
+    free.push_back(i);
+    changed.notify_all();
   }
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+    changed.notify_all();
+  }
+  reader.join();
+  RETURN_IF_ERROR(read_error);
   auto digest = md5.Final();
   return HexEncode(digest);
 }

@@ -10,11 +10,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <array>
-#include <cerrno>
-#include <sstream>
 #include <atomic>
+#include <cerrno>
 #include <deque>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -43,7 +43,6 @@ constexpr std::size_t kLingerBytes = 64ull << 20;     // read and dropped after 
 constexpr auto kLingerTime = std::chrono::seconds(2);
 // What one worker turn of a zero-copy download sends at most before yielding the worker.
 constexpr std::int64_t kSendfileTurnBytes = 16ll << 20;
-
 
 struct Shared {
   Api& api;
@@ -546,7 +545,6 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  // Downloads: a worker fills one buffer from the blob while the loop writes the other.
   // The download's header and reader.
   void PrepareDownload(ApiResponse& r, unsigned version) {
     dl_res_ = std::make_unique<http::response<http::buffer_body>>(
@@ -599,6 +597,8 @@ class Session : public std::enable_shared_from_this<Session> {
     return true;
   }
 
+  // Downloads through the loop: the header, then sendfile turns for local blobs; for others a
+  // worker fills one buffer from the blob while the loop writes the other.
   void WriteStreamed(ApiResponse r, unsigned version) {
     PrepareDownload(r, version);
     dl_sr_ = std::make_unique<http::response_serializer<http::buffer_body>>(*dl_res_);
@@ -867,11 +867,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<std::size_t, 2> filled_{0, 0};
   int pending_ = -1;
   bool raw_body_ = false;         // Content-Length body read without the parser
-  net::steady_timer idle_timer_;  // see WatchIdle
-  std::chrono::steady_clock::time_point last_io_;
-  bool idle_armed_ = false;   // a timer wait is pending
-  bool idle_watch_ = false;   // a socket wait guarded by the idle timeout is pending
-  bool idle_expired_ = false;
   std::uint64_t raw_left_ = 0;    // its bytes not yet read
   std::size_t raw_filled_ = 0;    // bytes in the buffer being filled
   bool reading_ = false;
@@ -893,6 +888,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<int> dl_free_;
   bool dl_reading_ = false;
   bool dl_writing_ = false;
+
+  // the idle timeout of socket waits made past Beast's stream (see WatchIdle)
+  net::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_io_;
+  bool idle_armed_ = false;    // a timer wait is pending
+  bool idle_watch_ = false;    // a socket wait guarded by the idle timeout is pending
+  bool idle_expired_ = false;  // the timeout cut the watched wait short
 
   // linger
   std::chrono::steady_clock::time_point linger_deadline_;
