@@ -391,6 +391,64 @@ TEST_F(HostileTimeoutTest, DownloadToAClientThatStopsReadingTimesOut) {
   ExpectServerFine();
 }
 
+// The idle timeout is about a stall, not a slow transfer: a body that keeps coming, a slice
+// every 100 ms, for well over the timeout (1 s here) is read to its end and stored.
+TEST_F(HostileTimeoutTest, ASlowButSteadyBodyIsNotCutByTheIdleTimeout) {
+  const std::string data = RandomBytes(3 << 20, 12);
+  const std::string body = FileForm(data);
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.Send(FilesHead(body.size())));
+  const std::size_t slices = 25;  // 2.5 s in all
+  const std::size_t slice = body.size() / slices + 1;
+  for (std::size_t at = 0; at < body.size(); at += slice) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the client's own pace
+    ASSERT_TRUE(conn.Send(std::string_view(body).substr(at, slice)));
+  }
+  auto r = conn.ReadResponse();
+  ASSERT_EQ(r.status, 200) << Describe(r);
+  const std::string id = Str(JsonObject(r), "id");
+  EXPECT_EQ(client().Get("/v1/files/" + id + "/content").body, data);
+}
+
+// The same for a download: a reader that keeps reading, slowly, for well over the idle timeout
+// gets every byte (its small receive buffer makes the server wait for the socket again and
+// again).
+TEST_F(HostileTimeoutTest, ASlowButSteadyReaderGetsTheWholeDownload) {
+  const std::string data = RandomBytes(8 << 20, 13);
+  auto f = MustCreateFile(client(), data);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  const int rcvbuf = 64 * 1024;  // set before connecting: no autotuning past it
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server().port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string get =
+      "GET /v1/files/" + Str(f, "id") + "/content HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  std::string received;
+  std::vector<char> buf(64 * 1024);  // 64 KiB per 20 ms: over 2.5 s for the whole file
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;  // the server closes after the whole answer only if it must
+    received.append(buf.data(), static_cast<std::size_t>(n));
+    const std::size_t head_end = received.find("\r\n\r\n");
+    if (head_end != std::string::npos && received.size() - head_end - 4 >= data.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the reader's own pace
+  }
+  ::close(fd);
+  EXPECT_GT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2000))
+      << "the reader was meant to take longer than the idle timeout";
+  const std::size_t head_end = received.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(received.substr(0, 15), "HTTP/1.1 200 OK");
+  EXPECT_TRUE(received.substr(head_end + 4) == data)
+      << "got " << received.size() - head_end - 4 << " body bytes of " << data.size();
+}
+
 // A client that reads a little of a download and vanishes: the server sees the reset on its
 // next send, ends the request, and serves others.
 TEST_F(HostileTest, DownloadReaderThatVanishesMidBodyEndsTheRequest) {
