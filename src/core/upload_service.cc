@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/aligned_buffer.h"
+
 namespace fileport {
 
 Status PartWrite::Append(std::span<const char> data) {
@@ -211,15 +213,19 @@ Result<std::vector<UploadPart>> UploadService::ListParts(const std::string& proj
 
 // The parts are read on a second thread, four I/O buffers' worth at a time into one of two chunks,
 // while this thread hashes the other: the MD5 then runs at the speed of the slower of reading
-// and hashing rather than of both added. (Local parts are written with O_DIRECT, so they come
-// from the disk, not the page cache; S3 parts come over the network.)
+// and hashing rather than of both added. Local parts, written with O_DIRECT, are not in the
+// page cache: they are read the same way (HintReadOnce), in large direct reads.
 Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart*>& parts) {
   struct Chunk {
-    std::vector<char> bytes;
+    AlignedBuffer bytes;  // aligned: the store may read into it directly (HintReadOnce)
+    std::size_t capacity = 0;
     std::size_t size = 0;
   };
   std::array<Chunk, 2> chunks;
-  for (Chunk& c : chunks) c.bytes.resize(4 * ctx_.options.io_buffer_bytes);
+  for (Chunk& c : chunks) {
+    c.capacity = 4 * ctx_.options.io_buffer_bytes;
+    c.bytes = AllocateAligned(c.capacity);
+  }
   std::mutex mu;
   std::condition_variable changed;
   std::deque<int> full;          // chunks read, in order, waiting to be hashed
@@ -238,6 +244,7 @@ Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart
     for (const UploadPart* p : parts) {
       auto opened = ctx_.blobs.NewReader(p->blob_key);
       if (!opened.ok()) return finish(opened.status());
+      (*opened)->HintReadOnce();
       for (bool more = true; more;) {
         int i;
         {
@@ -249,8 +256,8 @@ Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart
         }
         Chunk& c = chunks[static_cast<std::size_t>(i)];
         c.size = 0;
-        while (c.size < c.bytes.size()) {
-          auto n = (*opened)->Read(std::span<char>(c.bytes.data() + c.size, c.bytes.size() - c.size));
+        while (c.size < c.capacity) {
+          auto n = (*opened)->Read(std::span<char>(c.bytes.get() + c.size, c.capacity - c.size));
           if (!n.ok()) return finish(n.status());
           if (*n == 0) {
             more = false;
@@ -284,7 +291,7 @@ Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart
       full.pop_front();
     }
     const Chunk& c = chunks[static_cast<std::size_t>(i)];
-    md5.Update(std::span<const char>(c.bytes.data(), c.size));
+    md5.Update(std::span<const char>(c.bytes.get(), c.size));
     std::lock_guard lock(mu);
     free.push_back(i);
     changed.notify_all();

@@ -20,6 +20,7 @@
 #include "support/status_assertions.h"
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -936,6 +937,76 @@ TEST_F(LocalBlobStoreTest, SendToSocketMovesExactlyTheRangeAndNeverRaisesSigpipe
   ASSERT_EQ(::sigpending(&pending), 0);
   EXPECT_EQ(::sigismember(&pending, SIGPIPE), 0) << "no SIGPIPE left pending";
   ::close(sv[0]);
+}
+
+// Pages of `path` in the page cache.
+std::size_t ResidentPages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return SIZE_MAX;
+  struct stat st;
+  ::fstat(fd, &st);
+  const std::size_t size = static_cast<std::size_t>(st.st_size);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return SIZE_MAX;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  std::vector<unsigned char> in_core((size + page - 1) / page);
+  const int rc = ::mincore(map, size, in_core.data());
+  ::munmap(map, size);
+  if (rc != 0) return SIZE_MAX;
+  return static_cast<std::size_t>(std::count_if(in_core.begin(), in_core.end(),
+                                                [](unsigned char c) { return c & 1; }));
+}
+
+// A reader told its bytes are read once (an MD5 at completion) reads them around the page
+// cache, in direct reads into the caller's aligned memory, and delivers the same bytes; the
+// pages it read are not left in the cache. Told nothing, it reads through the cache.
+TEST_F(LocalBlobStoreTest, ReadOnceReadsAroundThePageCache) {
+  if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
+  const std::string data = Pattern(3 * kMiB + 123, 18);
+  ASSERT_OK(WriteBlob(*store_, "once", data));
+  const std::string path = store_->ObjectPath("once");
+  auto evict = [&] {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ::fdatasync(fd);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  };
+  AlignedBuffer memory = AllocateAligned(kMiB);
+  auto read_all = [&](bool once) {
+    auto reader = store_->NewReader("once");
+    EXPECT_OK(reader);
+    if (!reader.ok()) return std::string();
+    if (once) (*reader)->HintReadOnce();
+    std::string out;
+    for (;;) {
+      auto n = (*reader)->Read(std::span<char>(memory.get(), kMiB));
+      EXPECT_OK(n);
+      if (!n.ok() || *n == 0) break;
+      out.append(memory.get(), *n);
+    }
+    return out;
+  };
+  evict();
+  if (ResidentPages(path) != 0) GTEST_SKIP() << "the page cache keeps pages fadvise asked to drop";
+  EXPECT_TRUE(SameBytes(read_all(/*once=*/true), data));
+  EXPECT_EQ(ResidentPages(path), 0u) << "a direct read leaves nothing in the page cache";
+  EXPECT_TRUE(SameBytes(read_all(/*once=*/false), data));
+  EXPECT_GT(ResidentPages(path), 0u) << "an ordinary read goes through the page cache";
+  // A range that starts off a block boundary cannot go direct: it is read through the cache,
+  // with the same bytes.
+  auto ranged = store_->NewReader("once", 1000, 2 * kMiB);
+  ASSERT_OK(ranged);
+  (*ranged)->HintReadOnce();
+  std::string got;
+  for (;;) {
+    auto n = (*ranged)->Read(std::span<char>(memory.get(), kMiB));
+    ASSERT_OK(n);
+    if (*n == 0) break;
+    got.append(memory.get(), *n);
+  }
+  EXPECT_TRUE(SameBytes(got, data.substr(1000, 2 * kMiB)));
 }
 
 TEST_F(LocalBlobStoreTest, DirectIoRefusedByTheFilesystemFallsBackToBufferedWrites) {

@@ -38,6 +38,12 @@ class BlobReader {
   // Bytes this reader will deliver in total (the range length).
   virtual std::int64_t size() const = 0;
 
+  // A hint: these bytes are read once, start to end, by a reader that hashes them (an MD5 at
+  // completion), into memory aligned for direct I/O. A store may then read around its caches
+  // in large direct reads, which a disk serves several times faster than the page cache's
+  // read-ahead does. Bytes are the same either way.
+  virtual void HintReadOnce() {}
+
   // Zero-copy downloads. True when the bytes sit in local files that SendToSocket can move to
   // a socket with sendfile(2), page cache to socket, without passing through a buffer.
   virtual bool CanSendToSocket() const { return false; }

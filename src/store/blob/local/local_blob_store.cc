@@ -166,6 +166,11 @@ class LocalBlobReader final : public BlobReader {
   Result<std::size_t> Read(std::span<char> out) override {
     const auto want = static_cast<std::size_t>(
         std::min<std::int64_t>(end_ - next_, static_cast<std::int64_t>(out.size())));
+    if (direct_ && want > 0) {
+      auto n = ReadDirect(out, want);
+      if (!n.ok() || *n > 0) return n;
+      LeaveDirect();  // this read cannot go direct: the rest goes through the page cache
+    }
     std::size_t got = 0;
     while (got < want) {
       const ssize_t r = ::pread(fd_.get(), out.data() + got, want - got, next_);
@@ -186,6 +191,11 @@ class LocalBlobReader final : public BlobReader {
   }
 
   std::int64_t size() const override { return length_; }
+
+  void HintReadOnce() override {
+    const int flags = ::fcntl(fd_.get(), F_GETFL);
+    direct_ = flags >= 0 && ::fcntl(fd_.get(), F_SETFL, flags | O_DIRECT) == 0;
+  }
 
   bool CanSendToSocket() const override { return true; }
 
@@ -221,6 +231,47 @@ class LocalBlobReader final : public BlobReader {
   std::int64_t next_;
   std::int64_t end_;
   std::int64_t length_;
+  bool direct_ = false;  // fd_ has O_DIRECT set (HintReadOnce)
+
+  void LeaveDirect() {
+    const int flags = ::fcntl(fd_.get(), F_GETFL);
+    if (flags >= 0) (void)::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT);
+    direct_ = false;
+  }
+
+  // A read with O_DIRECT, when the offset, the memory and the length rounded up to whole blocks
+  // allow it (the rounding may read past the range's end, never past the caller's span). 0 when
+  // they do not, or the filesystem refuses.
+  Result<std::size_t> ReadDirect(std::span<char> out, std::size_t want) {
+    const std::size_t span = (want + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+    if (next_ % static_cast<std::int64_t>(kBufferAlignment) != 0 || !IsAligned(out.data()) ||
+        span > out.size()) {
+      return std::size_t{0};
+    }
+    std::size_t got = 0;
+    while (got < want) {
+      const ssize_t r = ::pread(fd_.get(), out.data() + got, span - got, next_ + static_cast<std::int64_t>(got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EINVAL && got == 0) return std::size_t{0};  // refused: see Read
+        return ErrnoToStatus(errno, Describe("read", key_));
+      }
+      if (r == 0) {
+        return Status(StatusCode::kDataLoss, Describe("read", key_) +
+                                                 ": file is shorter than "
+                                                 "when it was opened");
+      }
+      got += static_cast<std::size_t>(r);
+      // A short direct read ends at the end of the file or leaves an unaligned offset: the
+      // rest goes through the page cache.
+      if (got < want && got % kBufferAlignment != 0) {
+        next_ += static_cast<std::int64_t>(got);
+        return got;
+      }
+    }
+    next_ += static_cast<std::int64_t>(want);
+    return want;
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
