@@ -362,6 +362,28 @@ std::size_t SocketBuffersMax() {
   return third("/proc/sys/net/ipv4/tcp_rmem") + third("/proc/sys/net/ipv4/tcp_wmem");
 }
 
+// A plain TCP connection to the server, for clients that read (or stop reading) at their own
+// pace. `receive_buffer`, when set, is fixed before connecting: no autotuning past it. -1 on
+// failure.
+int ConnectLoopback(std::uint16_t port, int receive_buffer = 0) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (receive_buffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // Polls until a request is in progress on the server (the one just sent).
 void WaitForInFlight(TestServer& server) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -416,15 +438,8 @@ TEST_F(HostileTimeoutTest, ASlowButSteadyBodyIsNotCutByTheIdleTimeout) {
 TEST_F(HostileTimeoutTest, ASlowButSteadyReaderGetsTheWholeDownload) {
   const std::string data = RandomBytes(8 << 20, 13);
   auto f = MustCreateFile(client(), data);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectLoopback(server().port(), /*receive_buffer=*/64 * 1024);
   ASSERT_GE(fd, 0);
-  const int rcvbuf = 64 * 1024;  // set before connecting: no autotuning past it
-  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server().port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   const std::string get =
       "GET /v1/files/" + Str(f, "id") + "/content HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
@@ -457,13 +472,8 @@ TEST_F(HostileTest, DownloadReaderThatVanishesMidBodyEndsTheRequest) {
   const std::string data = RandomBytes(size, 11);
   auto f = MustCreateFile(client(), data);
   for (int round = 0; round < 3; ++round) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int fd = ConnectLoopback(server().port());
     ASSERT_GE(fd, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(server().port());
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     const std::string get =
         "GET /v1/files/" + Str(f, "id") + "/content HTTP/1.1\r\nHost: x\r\n\r\n";
     ASSERT_EQ(::send(fd, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));

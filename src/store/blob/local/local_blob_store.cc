@@ -178,12 +178,7 @@ class LocalBlobReader final : public BlobReader {
         if (errno == EINTR) continue;
         return ErrnoToStatus(errno, Describe("read", key_));
       }
-      // Committed blobs never shrink; a file shorter than at open means someone damaged it.
-      if (r == 0) {
-        return Status(StatusCode::kDataLoss, Describe("read", key_) +
-                                                 ": file is shorter than "
-                                                 "when it was opened");
-      }
+      if (r == 0) return ShorterThanOpened("read");
       got += static_cast<std::size_t>(r);
       next_ += r;
     }
@@ -215,11 +210,7 @@ class LocalBlobReader final : public BlobReader {
         }
         return ErrnoToStatus(errno, Describe("send", key_));
       }
-      if (r == 0) {
-        return Status(StatusCode::kDataLoss, Describe("send", key_) +
-                                                 ": file is shorter than "
-                                                 "when it was opened");
-      }
+      if (r == 0) return ShorterThanOpened("send");
       next_ = offset;
       return static_cast<std::size_t>(r);
     }
@@ -232,6 +223,12 @@ class LocalBlobReader final : public BlobReader {
   std::int64_t end_;
   std::int64_t length_;
   bool direct_ = false;  // fd_ has O_DIRECT set (HintReadOnce)
+
+  // Committed blobs never shrink; a file shorter than at open means someone damaged it.
+  Status ShorterThanOpened(std::string_view op) const {
+    return Status(StatusCode::kDataLoss,
+                  Describe(op, key_) + ": file is shorter than when it was opened");
+  }
 
   void LeaveDirect() {
     const int flags = ::fcntl(fd_.get(), F_GETFL);
@@ -250,17 +247,14 @@ class LocalBlobReader final : public BlobReader {
     }
     std::size_t got = 0;
     while (got < want) {
-      const ssize_t r = ::pread(fd_.get(), out.data() + got, span - got, next_ + static_cast<std::int64_t>(got));
+      const ssize_t r =
+          ::pread(fd_.get(), out.data() + got, span - got, next_ + static_cast<std::int64_t>(got));
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno == EINVAL && got == 0) return std::size_t{0};  // refused: see Read
         return ErrnoToStatus(errno, Describe("read", key_));
       }
-      if (r == 0) {
-        return Status(StatusCode::kDataLoss, Describe("read", key_) +
-                                                 ": file is shorter than "
-                                                 "when it was opened");
-      }
+      if (r == 0) return ShorterThanOpened("read");
       got += static_cast<std::size_t>(r);
       // A short direct read ends at the end of the file or leaves an unaligned offset: the
       // rest goes through the page cache.
