@@ -231,7 +231,6 @@ Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart
   std::deque<int> full;          // chunks read, in order, waiting to be hashed
   std::deque<int> free{0, 1};    // chunks the reader may fill
   bool reader_done = false;
-  bool stop = false;             // the hashing side has gone: the reader stops too
   Status read_error;
 
   auto finish = [&](Status s) {
@@ -249,8 +248,7 @@ Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart
         int i;
         {
           std::unique_lock lock(mu);
-          changed.wait(lock, [&] { return !free.empty() || stop; });
-          if (stop) return finish(Status::Ok());
+          changed.wait(lock, [&] { return !free.empty(); });
           i = free.front();
           free.pop_front();
         }
@@ -294,11 +292,6 @@ Result<std::string> UploadService::Md5OfParts(const std::vector<const UploadPart
     md5.Update(std::span<const char>(c.bytes.get(), c.size));
     std::lock_guard lock(mu);
     free.push_back(i);
-    changed.notify_all();
-  }
-  {
-    std::lock_guard lock(mu);
-    stop = true;
     changed.notify_all();
   }
   reader.join();
