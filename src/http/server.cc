@@ -922,13 +922,10 @@ struct HttpServer::Impl {
   }
 
   Impl(Api& api, const ServerOptions& options)
-      : loops(MakeLoops(options.io_threads)),
-        acceptor(loops[0]->ioc),
-        pool(static_cast<std::size_t>(options.workers)),
-        shared{api, options, pool, api.metrics()} {}
-  // The loops go first: destroying one destroys the sessions still queued on it, which use
-  // `shared`.
-  ~Impl() { loops.clear(); }
+      : pool(static_cast<std::size_t>(options.workers)),
+        shared{api, options, pool, api.metrics()},
+        loops(MakeLoops(options.io_threads)),
+        acceptor(loops[0]->ioc) {}
 
   void Accept() {
     auto& loop = *loops[next_loop++ % loops.size()];
@@ -954,11 +951,13 @@ struct HttpServer::Impl {
     });
   }
 
+  // Destroyed in reverse: the acceptor before the loop it uses; the loops (and the sessions
+  // still queued on them) before `shared`, which the sessions use; the pool last.
+  net::thread_pool pool;
+  Shared shared;
   std::vector<std::unique_ptr<Loop>> loops;
   std::size_t next_loop = 0;  // only the accepting loop touches it
   tcp::acceptor acceptor;
-  net::thread_pool pool;
-  Shared shared;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
   std::uint16_t port = 0;
