@@ -4,8 +4,6 @@
 // from a refused request, no temporary blob outlives a sweep, and the server keeps answering
 // everyone else.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -360,28 +358,6 @@ std::size_t SocketBuffersMax() {
     return max;
   };
   return third("/proc/sys/net/ipv4/tcp_rmem") + third("/proc/sys/net/ipv4/tcp_wmem");
-}
-
-// A plain TCP connection to the server, for clients that read (or stop reading) at their own
-// pace. `receive_buffer`, when set, is fixed before connecting: no autotuning past it. -1 on
-// failure.
-int ConnectLoopback(std::uint16_t port, int receive_buffer = 0) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  if (receive_buffer > 0 &&
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // Polls until a request is in progress on the server (the one just sent).

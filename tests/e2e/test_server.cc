@@ -130,19 +130,29 @@ void E2eTest::Restart(TestServerOptions options) {
 // ---------------------------------------------------------------------------------------------
 // RawConnection
 
-RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout)
-    : timeout_(timeout) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd_ < 0) return;
+int ConnectLoopback(std::uint16_t port, int receive_buffer) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (receive_buffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer) != 0) {
+    ::close(fd);
+    return -1;
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    return;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
   }
+  return fd;
+}
+
+RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout)
+    : timeout_(timeout) {
+  fd_ = ConnectLoopback(port);
+  if (fd_ < 0) return;
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }

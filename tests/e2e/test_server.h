@@ -125,6 +125,11 @@ class E2eTest : public ::testing::Test {
 };
 
 // One HTTP/1.1 connection driven byte by byte. Every read waits at most `timeout`.
+// A plain TCP connection to 127.0.0.1:port, for clients that read (or stop reading) at their
+// own pace. `receive_buffer`, when set, is fixed before connecting: no autotuning past it. -1 on
+// failure.
+int ConnectLoopback(std::uint16_t port, int receive_buffer = 0);
+
 class RawConnection {
  public:
   explicit RawConnection(std::uint16_t port,
