@@ -3,6 +3,7 @@
 
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <spdlog/spdlog.h>
 
@@ -166,6 +167,9 @@ class Session : public std::enable_shared_from_this<Session> {
     OnWorker([self = shared_from_this()] {
       auto d = std::make_shared<Dispatch>(self->shared_.api.OnHeaders(self->req_));
       if (self->SendDirect(*d)) return;
+      if (d->kind == Dispatch::Kind::kRespond && self->CanRespondHere(d->response)) {
+        return self->RespondHere(std::move(d->response));
+      }
       self->OnLoop([self, d] { self->OnDispatch(std::move(*d)); });
     });
   }
@@ -282,8 +286,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWholeBody() {
     if (discard_body_) return WriteResponse(std::move(*pending_response_));
     OnWorker([self = shared_from_this()] {
-      auto r = std::make_shared<ApiResponse>(self->on_body_(std::move(self->body_)));
-      self->OnLoop([self, r] { self->WriteResponse(std::move(*r)); });
+      self->RespondFromWorker(self->on_body_(std::move(self->body_)));
     });
   }
 
@@ -333,11 +336,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!BodyPending() && !reading_ && !writing_ && pending_ < 0 && !finishing_) {
       finishing_ = true;
       OnWorker([self = shared_from_this()] {
-        auto r = std::make_shared<ApiResponse>(self->sink_->Finish());
-        self->OnLoop([self, r] {
-          self->sink_.reset();
-          self->WriteResponse(std::move(*r));
-        });
+        ApiResponse r = self->sink_->Finish();
+        self->sink_.reset();
+        self->RespondFromWorker(std::move(r));
       });
     }
   }
@@ -533,16 +534,100 @@ class Session : public std::enable_shared_from_this<Session> {
                                });
       return;
     }
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(r.status), version);
-    SetCommon(*res, r);
-    res->body() = std::move(r.body);
-    res->prepare_payload();
-    bytes_out_ = res->body().size();
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+    WriteReply(MakeReply(std::move(r), version));
+  }
+
+  // An answer whose body is in memory, with its serializer (which refers to it).
+  struct Reply {
+    Reply(int status, unsigned version) : res(static_cast<http::status>(status), version) {}
+    http::response<http::string_body> res;
+    http::response_serializer<http::string_body> sr{res};
+  };
+
+  std::shared_ptr<Reply> MakeReply(ApiResponse r, unsigned version) {
+    auto reply = std::make_shared<Reply>(r.status, version);
+    SetCommon(reply->res, r);
+    reply->res.body() = std::move(r.body);
+    reply->res.prepare_payload();
+    bytes_out_ = reply->res.body().size();
+    return reply;
+  }
+
+  // On the loop: writes what of the reply is still unsent, then reads the next request.
+  void WriteReply(std::shared_ptr<Reply> reply) {
+    if (reply->sr.is_done()) return AfterResponse({});
+    stream_.expires_after(shared_.options.idle_timeout);
+    http::async_write(stream_, reply->sr,
+                      [self = shared_from_this(), reply](beast::error_code ec, std::size_t) {
                         self->AfterResponse(ec);
                       });
+  }
+
+  // Whether a worker holding the answer `r` may send it itself (RespondHere): its body is in
+  // memory and the request's body has been read to its end.
+  bool CanRespondHere(const ApiResponse& r) const {
+    return !r.stream && !r.head_only && !BodyPending() && !response_started_;
+  }
+
+  // On a worker, with the answer in hand: an answer that CanRespondHere is sent by this
+  // worker; any other goes to the loop.
+  void RespondFromWorker(ApiResponse r) {
+    if (CanRespondHere(r)) return RespondHere(std::move(r));
+    auto shared_r = std::make_shared<ApiResponse>(std::move(r));
+    OnLoop([self = shared_from_this(), shared_r] { self->WriteResponse(std::move(*shared_r)); });
+  }
+
+  // The worker that produced an answer sends it at once, without waiting, and starts reading
+  // the next request: handing the answer to the loop would cost two thread wake-ups per
+  // request, and on a busy machine the client would wait for the loop's turn. This is safe
+  // because a session is used by one thread at a time: the loop has nothing of this session
+  // pending but timer waits (Beast's stale ones check a tick they only read; the idle timer's
+  // fields are the loop's alone), and the read's completion runs on the loop. A full socket,
+  // an error or a closing answer go back to the loop.
+  void RespondHere(ApiResponse r) {
+    const unsigned version = BeginResponse(r);
+    auto reply = MakeReply(std::move(r), version);
+    const beast::error_code ec = SendWithoutWaiting(reply->sr);
+    if (!ec && reply->sr.is_done() && !close_after_) {
+      LogRequest({});
+      return NextRequest();
+    }
+    OnLoop([self = shared_from_this(), reply, ec] {
+      if (ec) return self->AfterResponse(ec);
+      self->WriteReply(reply);
+    });
+  }
+
+  // Sends the serializer's bytes until it is done or the socket is full (never blocking: the
+  // socket is non-blocking and the flags say so again).
+  beast::error_code SendWithoutWaiting(http::response_serializer<http::string_body>& sr) {
+    const int fd = stream_.socket().native_handle();
+    beast::error_code ec;
+    bool full = false;
+    while (!sr.is_done() && !full && !ec) {
+      std::size_t sent = 0;
+      sr.next(ec, [&](beast::error_code& next_ec, const auto& buffers) {
+        std::array<iovec, 16> iov;
+        std::size_t count = 0;
+        for (net::const_buffer b : beast::buffers_range_ref(buffers)) {
+          if (count == iov.size()) break;
+          iov[count++] = {const_cast<void*>(b.data()), b.size()};
+        }
+        msghdr msg{};
+        msg.msg_iov = iov.data();
+        msg.msg_iovlen = count;
+        const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+          sent = static_cast<std::size_t>(n);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          full = true;
+        } else if (errno != EINTR) {
+          next_ec.assign(errno, beast::system_category());
+        }
+      });
+      if (!ec) sr.consume(sent);
+    }
+    return ec;
   }
 
   // The download's header and reader.
@@ -774,6 +859,10 @@ class Session : public std::enable_shared_from_this<Session> {
       if (BodyPending()) return Linger();
       return Shutdown();
     }
+    NextRequest();
+  }
+
+  void NextRequest() {
     body_.clear();
     bytes_in_ = bytes_out_ = 0;
     ReadHeader();
