@@ -160,7 +160,7 @@ Result<Page<File>> FileService::List(const std::string& project, const ListFiles
   q.limit = p.limit;
   q.ascending = p.ascending;
   q.now = ctx_.clock.NowSeconds();
-  q.with_segments = false;  // a listing shows the files, never their blobs
+  q.shown_fields_only = true;  // a listing shows the files, never their blobs
   return ctx_.meta.ListFiles(q);
 }
 

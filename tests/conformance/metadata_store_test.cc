@@ -727,6 +727,51 @@ TEST_P(MetadataStoreConformance, ListFilesShowsOnlyTheProjectsFiles) {
   EXPECT_TRUE(more);
 }
 
+// A listing that only shows the files may leave out what it does not show (segments, the MIME
+// type), never a field of the wire object.
+TEST_P(MetadataStoreConformance, ListFilesShownFieldsOnlyKeepsEveryShownField) {
+  std::vector<File> put;
+  for (int n = 1; n <= 4; ++n) {
+    File f = MakeFile("p", FileId(n));
+    f.purpose = n % 2 ? "batch" : "assistants";
+    f.bytes = 1000 + n;
+    f.created_at = kT0 + n;
+    if (n % 2 == 0) f.expires_at = kT0 + 100000 + n;
+    f.filename = "file-" + std::to_string(n) + ".jsonl";
+    f.status = n == 3 ? "error" : "processed";
+    if (n == 3) f.status_details = "bad line 7";
+    PutFile(f);
+    put.push_back(f);
+  }
+  PutFile(MakeFile("q", FileId(9)));
+  for (const std::optional<std::string>& purpose :
+       {std::optional<std::string>{}, std::optional<std::string>{"batch"}}) {
+    FileQuery q = Query("p");
+    q.purpose = purpose;
+    q.ascending = true;
+    q.shown_fields_only = true;
+    auto page = store().ListFiles(q);
+    ASSERT_TRUE(IsOk(page));
+    std::vector<File> want;
+    for (const File& f : put) {
+      if (!purpose || f.purpose == *purpose) want.push_back(f);
+    }
+    ASSERT_EQ(page->data.size(), want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const File& got = page->data[i];
+      EXPECT_EQ(got.id, want[i].id);
+      EXPECT_EQ(got.project, "p");
+      EXPECT_EQ(got.purpose, want[i].purpose);
+      EXPECT_EQ(got.bytes, want[i].bytes);
+      EXPECT_EQ(got.created_at, want[i].created_at);
+      EXPECT_EQ(got.expires_at, want[i].expires_at);
+      EXPECT_EQ(got.filename, want[i].filename);
+      EXPECT_EQ(got.status, want[i].status);
+      EXPECT_EQ(got.status_details, want[i].status_details);
+    }
+  }
+}
+
 TEST_P(MetadataStoreConformance, ListFilesRejectsLimitOutsideOneToTenThousand) {
   PutFile(MakeFile("p", FileId(1)));
   EXPECT_TRUE(IsError(store().ListFiles(Query("p", 0)), StatusCode::kInvalidArgument,
@@ -2145,7 +2190,7 @@ TEST_F(SqliteMetadataStoreTest, UsesWalAndRecordsTheSchemaVersion) {
   }
   RawDb db = OpenRaw(DbPath());
   EXPECT_EQ(QueryText(db.get(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "4");
   db.reset();
   auto again = SqliteMetadataStore::Open(DbPath());  // migrating an up-to-date file: no-op
   ASSERT_TRUE(IsOk(again));
@@ -2255,7 +2300,15 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   MetadataStore& store = **opened;
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "3");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "4");
+    // Files are stored in (project, id) order, and their ids are still unique.
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'files' "
+                                  "AND sql LIKE '%PRIMARY KEY (project, id)%WITHOUT ROWID%'"),
+              "1");
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM pragma_index_list('files') "
+                                  "WHERE name = 'files_by_id' AND \"unique\" = 1"),
+              "1");
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM pragma_index_list('files')"), "4");
     EXPECT_EQ(QueryText(db.get(),
                         "SELECT COUNT(*) FROM pragma_table_info('garbage') "
                         "WHERE name = 'leased' AND \"notnull\" = 1 AND dflt_value = '0'"),
@@ -2267,6 +2320,17 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   auto f = store.GetFile("p", FileId(1));
   ASSERT_TRUE(IsOk(f));
   EXPECT_EQ(f->segments, (std::vector<Segment>{{"files/1", 3}}));
+  EXPECT_EQ(f->mime_type, "text/plain");
+  FileQuery shown = Query("p");
+  shown.shown_fields_only = true;
+  auto listed = store.ListFiles(shown);
+  ASSERT_TRUE(IsOk(listed));
+  ASSERT_EQ(listed->data.size(), 1u);
+  EXPECT_EQ(listed->data[0].filename, "a.txt");
+  // The id is unique across projects in the migrated table too.
+  File clash = MakeFile("q", FileId(1));
+  clash.segments = {};
+  EXPECT_CODE(store.InsertFile(clash), StatusCode::kAlreadyExists);
   auto parts = store.ListParts("p", UploadId(1));
   ASSERT_TRUE(IsOk(parts));
   ASSERT_EQ(parts->size(), 1u);
@@ -2299,7 +2363,7 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(*got, std::vector<std::string>{"files/deleted"});
   RawDb db = OpenRaw(DbPath());
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "4");
   EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                 "name = 'uploads_by_project_status'"),
             "1")

@@ -42,8 +42,9 @@ struct FileQuery {
   int limit = 10000;                   // 1 … 10000
   bool ascending = false;              // false: newest first (id DESC)
   std::int64_t now = 0;                // files with expires_at <= now are not listed
-  // false: the caller only shows the files, and a store may leave File::segments empty.
-  bool with_segments = true;
+  // true: the caller only shows the files' wire objects, and a store may leave
+  // File::segments and File::mime_type empty.
+  bool shown_fields_only = false;
 };
 
 // What a project may hold (0: no limit). Enforced inside the inserting transaction, so it holds

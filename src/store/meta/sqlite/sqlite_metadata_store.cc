@@ -478,6 +478,32 @@ ALTER TABLE garbage ADD COLUMN leased INTEGER NOT NULL DEFAULT 0;
     R"sql(
 CREATE INDEX uploads_by_project_status ON uploads (project, status);
 )sql",
+    // 3 → 4: files are stored in (project, id) order, the order a listing walks and the key
+    // every look-up gives, so neither goes from an index to the table row by row. The id stays
+    // unique across projects.
+    R"sql(
+CREATE TABLE files_v4 (
+  id             TEXT NOT NULL,
+  project        TEXT NOT NULL,
+  purpose        TEXT NOT NULL,
+  bytes          INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL,
+  expires_at     INTEGER,
+  filename       TEXT NOT NULL,
+  status         TEXT NOT NULL,
+  status_details TEXT,
+  mime_type      TEXT NOT NULL,
+  segments       TEXT NOT NULL,
+  PRIMARY KEY (project, id)
+) WITHOUT ROWID;
+INSERT INTO files_v4 SELECT id, project, purpose, bytes, created_at, expires_at, filename, status,
+                            status_details, mime_type, segments FROM files;
+DROP TABLE files;
+ALTER TABLE files_v4 RENAME TO files;
+CREATE UNIQUE INDEX files_by_id ON files (id);
+CREATE INDEX files_by_project_purpose ON files (project, purpose, id);
+CREATE INDEX files_by_expiry ON files (expires_at, id);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -486,6 +512,9 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 #define FP_FILE_COLS                                                                        \
   "id, project, purpose, bytes, created_at, expires_at, filename, status, status_details, " \
   "mime_type, segments"
+// What a listing shows (FileQuery::shown_fields_only), in FP_FILE_COLS's order.
+#define FP_SHOWN_FILE_COLS \
+  "id, purpose, bytes, created_at, expires_at, filename, status, status_details"
 #define FP_UPLOAD_COLS                                                                 \
   "id, project, bytes, created_at, expires_at, filename, purpose, mime_type, status, " \
   "file_expires_after, file_id, part_ids, md5"
@@ -505,8 +534,7 @@ Result<std::vector<T>> CollectRows(Stmt& s, F read) {
   }
 }
 
-// `with_segments` false leaves File::segments empty (a listing never shows them).
-Result<File> ReadFileRow(Stmt& s, bool with_segments) {
+Result<File> ReadFileRow(Stmt& s) {
   File f;
   f.id = s.Text(0);
   f.project = s.Text(1);
@@ -518,9 +546,22 @@ Result<File> ReadFileRow(Stmt& s, bool with_segments) {
   f.status = s.Text(7);
   f.status_details = s.OptText(8);
   f.mime_type = s.Text(9);
-  if (with_segments) {
-    ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
-  }
+  ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
+  return f;
+}
+
+// A row of FP_SHOWN_FILE_COLS, of `project`.
+File ReadShownFileRow(Stmt& s, const std::string& project) {
+  File f;
+  f.id = s.Text(0);
+  f.project = project;
+  f.purpose = s.Text(1);
+  f.bytes = s.Int(2);
+  f.created_at = s.Int(3);
+  f.expires_at = s.OptInt(4);
+  f.filename = s.Text(5);
+  f.status = s.Text(6);
+  f.status_details = s.OptText(7);
   return f;
 }
 
@@ -801,16 +842,18 @@ Result<File> SqliteMetadataStore::GetFile(const std::string& project, const std:
                      c.Prepare("SELECT " FP_FILE_COLS " FROM files WHERE id = ? AND project = ?"));
     ASSIGN_OR_RETURN(bool row, s.BindAll(id, project).Step());
     if (!row) return FileNotFound(id);
-    return ReadFileRow(s, /*with_segments=*/true);
+    return ReadFileRow(s);
   });
 }
 
 Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
   RETURN_IF_ERROR(CheckLimit(q.limit));
   if (q.limit > kMaxListLimit) return InvalidArgument("limit must be at most 10000", "limit");
-  // A keyset walk of files_by_project or files_by_project_purpose. The expiry test is kept
-  // off the expiry index with unary '+': the walk must follow id order.
-  std::string sql = "SELECT " FP_FILE_COLS " FROM files WHERE project = ?";
+  // A keyset walk of the table itself (stored in (project, id) order) or of
+  // files_by_project_purpose. The expiry test is kept off the expiry index with unary '+':
+  // the walk must follow id order.
+  std::string sql = q.shown_fields_only ? "SELECT " FP_SHOWN_FILE_COLS : "SELECT " FP_FILE_COLS;
+  sql += " FROM files WHERE project = ?";
   if (q.purpose) sql += " AND purpose = ?";
   if (q.after) sql += q.ascending ? " AND id > ?" : " AND id < ?";
   sql += " AND (+expires_at IS NULL OR +expires_at > ?)";
@@ -831,8 +874,12 @@ Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
         page.has_more = true;
         break;
       }
-      ASSIGN_OR_RETURN(File f, ReadFileRow(s, q.with_segments));
-      page.data.push_back(std::move(f));
+      if (q.shown_fields_only) {
+        page.data.push_back(ReadShownFileRow(s, q.project));
+      } else {
+        ASSIGN_OR_RETURN(File f, ReadFileRow(s));
+        page.data.push_back(std::move(f));
+      }
     }
     return page;
   });
@@ -863,7 +910,7 @@ Result<std::vector<File>> SqliteMetadataStore::ListExpiredFiles(std::int64_t now
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_FILE_COLS " FROM files WHERE expires_at <= ? "
                                        "ORDER BY expires_at, id LIMIT ?"));
     s.BindAll(now, limit);
-    return CollectRows<File>(s, [](Stmt& row) { return ReadFileRow(row, /*with_segments=*/true); });
+    return CollectRows<File>(s, [](Stmt& row) { return ReadFileRow(row); });
   });
 }
 
