@@ -2,7 +2,10 @@
 #include "model/wire.h"
 
 #include <boost/json.hpp>
+#include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 
 namespace fileport {
@@ -44,7 +47,14 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
 // invalid UTF-8 is replaced by U+FFFD.
 class JsonOut {
  public:
-  explicit JsonOut(std::string& out) : out_(out) {}
+  // `size_hint`: the expected length, so that most outputs are written into one allocation.
+  explicit JsonOut(std::size_t size_hint) { out_.resize(size_hint); }
+
+  // The text written, once every object and array is closed.
+  std::string Take() && {
+    out_.resize(pos_);
+    return std::move(out_);
+  }
 
   JsonOut& Open() { return Push('{'); }
   JsonOut& Close() { return Pop('}'); }
@@ -53,114 +63,140 @@ class JsonOut {
   // Starts the next member of the current object. `key` is one of the API's own names (plain
   // ASCII, nothing to escape).
   JsonOut& Key(std::string_view key) {
-    Separate();
-    out_ += '"';
-    out_.append(key);
-    out_.append("\":", 2);
+    char* p = Room(key.size() + 4);
+    p = Separate(p);
+    *p++ = '"';
+    p = Copy(p, key);
+    *p++ = '"';
+    *p++ = ':';
+    Advance(p);
     after_key_ = true;
     return *this;
   }
 
   JsonOut& String(std::string_view s) {
-    Separate();
-    Quoted(s);
+    // Escaping at most sextuples a byte (\u00xx); 3 more for the separator and the quotes.
+    char* p = Room(s.size() * 6 + 3);
+    p = Separate(p);
+    Advance(Quoted(p, s));
     return *this;
   }
   JsonOut& Int(std::int64_t v) {
-    Separate();
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out_.append(buf, end);
+    char* p = Room(21);
+    p = Separate(p);
+    Advance(std::to_chars(p, p + 20, v).ptr);
     return *this;
   }
-  JsonOut& Bool(bool v) {
-    Separate();
-    out_ += v ? "true" : "false";
-    return *this;
-  }
-  JsonOut& Null() {
-    Separate();
-    out_ += "null";
-    return *this;
-  }
+  JsonOut& Bool(bool v) { return Literal(v ? "true" : "false"); }
+  JsonOut& Null() { return Literal("null"); }
   JsonOut& OptInt(const std::optional<std::int64_t>& v) { return v ? Int(*v) : Null(); }
   JsonOut& OptString(const std::optional<std::string>& v) { return v ? String(*v) : Null(); }
   // An empty string is written as null.
   JsonOut& StringOrNull(std::string_view v) { return v.empty() ? Null() : String(v); }
 
  private:
-  void Quoted(std::string_view s) {
+  // Bytes that need escaping in a JSON string: '"', '\\' and the control characters. Bytes
+  // from 0x80 up are checked as UTF-8 separately.
+  static constexpr std::array<bool, 256> kPlain = [] {
+    std::array<bool, 256> plain{};
+    for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+    return plain;
+  }();
+
+  static char* Copy(char* p, std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    return p + s.size();
+  }
+
+  static char* Quoted(char* p, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
-    out_ += '"';
+    *p++ = '"';
     std::size_t i = 0;
     while (i < s.size()) {
       const unsigned char c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      if (kPlain[c]) {
         // The common case: a run of plain ASCII, copied at once.
         std::size_t j = i + 1;
-        while (j < s.size()) {
-          const unsigned char d = static_cast<unsigned char>(s[j]);
-          if (d < 0x20 || d >= 0x80 || d == '"' || d == '\\') break;
-          ++j;
-        }
-        out_.append(s.data() + i, j - i);
+        while (j < s.size() && kPlain[static_cast<unsigned char>(s[j])]) ++j;
+        p = Copy(p, s.substr(i, j - i));
         i = j;
         continue;
       }
       if (c >= 0x80) {
         const std::size_t n = Utf8SequenceLength(s, i);
         if (n == 0) {
-          out_ += "\xEF\xBF\xBD";
+          p = Copy(p, "\xEF\xBF\xBD");  // U+FFFD
           ++i;
         } else {
-          out_.append(s.data() + i, n);
+          p = Copy(p, s.substr(i, n));
           i += n;
         }
         continue;
       }
-      out_ += '\\';
+      *p++ = '\\';
       switch (c) {
-        case '"': out_ += '"'; break;
-        case '\\': out_ += '\\'; break;
-        case '\b': out_ += 'b'; break;
-        case '\t': out_ += 't'; break;
-        case '\n': out_ += 'n'; break;
-        case '\f': out_ += 'f'; break;
-        case '\r': out_ += 'r'; break;
+        case '"': *p++ = '"'; break;
+        case '\\': *p++ = '\\'; break;
+        case '\b': *p++ = 'b'; break;
+        case '\t': *p++ = 't'; break;
+        case '\n': *p++ = 'n'; break;
+        case '\f': *p++ = 'f'; break;
+        case '\r': *p++ = 'r'; break;
         default:
-          out_ += "u00";
-          out_ += kHex[c >> 4];
-          out_ += kHex[c & 15];
+          p = Copy(p, "u00");
+          *p++ = kHex[c >> 4];
+          *p++ = kHex[c & 15];
       }
       ++i;
     }
-    out_ += '"';
+    *p++ = '"';
+    return p;
   }
+
+  JsonOut& Literal(std::string_view text) {
+    char* p = Room(text.size() + 1);
+    p = Separate(p);
+    Advance(Copy(p, text));
+    return *this;
+  }
+
+  // Where the next `n` bytes go (at least `n` are free there).
+  char* Room(std::size_t n) {
+    if (out_.size() - pos_ < n) out_.resize(std::max(out_.size() * 2, pos_ + n));
+    return out_.data() + pos_;
+  }
+  void Advance(char* end) { pos_ = static_cast<std::size_t>(end - out_.data()); }
+
   // A comma before every value of an array and every member of an object but the first; none
-  // between a key and its value.
-  void Separate() {
+  // between a key and its value. Writes at most one byte at `p`.
+  char* Separate(char* p) {
     if (after_key_) {
       after_key_ = false;
-      return;
+      return p;
     }
     if (depth_ > 0) {
-      if (!first_[depth_ - 1]) out_ += ',';
+      if (!first_[depth_ - 1]) *p++ = ',';
       first_[depth_ - 1] = false;
     }
+    return p;
   }
   JsonOut& Push(char c) {
-    Separate();
-    out_ += c;
+    char* p = Room(2);
+    p = Separate(p);
+    *p++ = c;
+    Advance(p);
     first_[depth_++] = true;  // the API's objects nest three deep at most
     return *this;
   }
   JsonOut& Pop(char c) {
     --depth_;
-    out_ += c;
+    *Room(1) = c;
+    ++pos_;
     return *this;
   }
 
-  std::string& out_;
+  std::string out_;      // sized ahead; the text is its first pos_ bytes
+  std::size_t pos_ = 0;
   bool first_[8] = {};
   int depth_ = 0;
   bool after_key_ = false;
@@ -214,9 +250,7 @@ constexpr std::size_t kBytesPerListedObject = 256;
 
 template <class T, class F>
 std::string ListJson(const std::vector<T>& items, bool has_more, F write_item) {
-  std::string out;
-  out.reserve(96 + items.size() * kBytesPerListedObject);
-  JsonOut j(out);
+  JsonOut j(96 + items.size() * kBytesPerListedObject);
   j.Open();
   j.Key("object").String("list");
   j.Key("data").OpenArray();
@@ -236,16 +270,14 @@ std::string ListJson(const std::vector<T>& items, bool has_more, F write_item) {
   }
   j.Key("has_more").Bool(has_more);
   j.Close();
-  return out;
+  return std::move(j).Take();
 }
 
 template <class T, class F>
 std::string OneJson(const T& item, F write_item) {
-  std::string out;
-  out.reserve(kBytesPerListedObject);
-  JsonOut j(out);
+  JsonOut j(kBytesPerListedObject);
   write_item(j, item);
-  return out;
+  return std::move(j).Take();
 }
 
 // --- parsing ---------------------------------------------------------------------------
@@ -353,9 +385,7 @@ std::string ToJson(const Page<UploadPart>& page) {
 
 std::string ErrorJson(std::string_view message, std::string_view type, std::string_view param,
                       std::string_view code) {
-  std::string out;
-  out.reserve(128 + message.size());
-  JsonOut j(out);
+  JsonOut j(128 + message.size());
   j.Open();
   j.Key("error").Open();
   j.Key("message").String(message);
@@ -364,7 +394,7 @@ std::string ErrorJson(std::string_view message, std::string_view type, std::stri
   j.Key("code").StringOrNull(code);
   j.Close();
   j.Close();
-  return out;
+  return std::move(j).Take();
 }
 
 Result<File> FileFromJson(std::string_view text) {
