@@ -13,6 +13,11 @@
 // (the one that looked the file up sends the header and first bytes); the loop only waits for
 // a full socket to drain. Other downloads mirror uploads: a worker reads the next buffer from
 // the blob while the event loop writes the current one to the socket.
+//
+// An answer whose body is in memory (JSON objects, lists, errors) is sent by the worker that
+// produced it, which then starts the read of the next request; the loop takes over only what
+// a full socket would make it wait for. A request that needs no body thus costs one hand-off
+// between threads (loop to worker), not two.
 #pragma once
 
 #include <algorithm>
