@@ -636,6 +636,9 @@ std::int64_t QuotaLockKey(std::string_view project) {
 #define FP_FILE_COLS                                                                        \
   "id, project, purpose, bytes, created_at, expires_at, filename, status, status_details, " \
   "mime_type, segment_keys, segment_bytes"
+// What a listing shows (FileQuery::shown_fields_only), in FP_FILE_COLS's order.
+#define FP_SHOWN_FILE_COLS \
+  "id, purpose, bytes, created_at, expires_at, filename, status, status_details"
 #define FP_UPLOAD_COLS                                                                 \
   "id, project, bytes, created_at, expires_at, filename, purpose, mime_type, status, " \
   "file_expires_after, file_id, part_ids, md5"
@@ -659,6 +662,21 @@ Result<File> ReadFileRow(const Row& r) {
                    ParseIntArray(r.Text(11), "files.segment_bytes"));
   if (keys.size() != bytes.size()) return Corrupt("files.segment_bytes");
   for (std::size_t i = 0; i < keys.size(); ++i) f.segments.push_back({keys[i], bytes[i]});
+  return f;
+}
+
+// A row of FP_SHOWN_FILE_COLS, of `project`.
+File ReadShownFileRow(const Row& r, const std::string& project) {
+  File f;
+  f.id = r.Text(0);
+  f.project = project;
+  f.purpose = r.Text(1);
+  f.bytes = r.Int(2);
+  f.created_at = r.Int(3);
+  f.expires_at = r.OptInt(4);
+  f.filename = r.Text(5);
+  f.status = r.Text(6);
+  f.status_details = r.OptText(7);
   return f;
 }
 
@@ -1042,7 +1060,8 @@ Result<Page<File>> PostgresMetadataStore::ListFiles(const FileQuery& q) {
   // A keyset walk of files_by_project or files_by_project_purpose. Only the shape of the SQL
   // depends on the query; every value is a parameter.
   Params params(q.project);
-  std::string sql = "SELECT " FP_FILE_COLS " FROM files WHERE project = $1";
+  std::string sql = q.shown_fields_only ? "SELECT " FP_SHOWN_FILE_COLS : "SELECT " FP_FILE_COLS;
+  sql += " FROM files WHERE project = $1";
   auto next = [&] { return "$" + std::to_string(params.size()); };
   if (q.purpose) {
     params.Add(*q.purpose);
@@ -1064,8 +1083,12 @@ Result<Page<File>> PostgresMetadataStore::ListFiles(const FileQuery& q) {
         page.has_more = true;
         break;
       }
-      ASSIGN_OR_RETURN(File f, ReadFileRow(rows[i]));
-      page.data.push_back(std::move(f));
+      if (q.shown_fields_only) {
+        page.data.push_back(ReadShownFileRow(rows[i], q.project));
+      } else {
+        ASSIGN_OR_RETURN(File f, ReadFileRow(rows[i]));
+        page.data.push_back(std::move(f));
+      }
     }
     return page;
   });
