@@ -677,8 +677,7 @@ class Session : public std::enable_shared_from_this<Session> {
       });
       return true;
     }
-    const SendfileResult result = SendfileSome();
-    OnLoop([self = shared_from_this(), result] { self->OnSendfileTurn(result); });
+    AfterSendfileTurn(SendfileSome());
     return true;
   }
 
@@ -708,10 +707,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // the socket to drain, under the idle timeout, and gives the next turn to a worker. No
   // buffer is used and the event loop never touches the disk.
   void SendfileTurn() {
-    OnWorker([self = shared_from_this()] {
-      const SendfileResult result = self->SendfileSome();
-      self->OnLoop([self, result] { self->OnSendfileTurn(result); });
-    });
+    OnWorker([self = shared_from_this()] { self->AfterSendfileTurn(self->SendfileSome()); });
   }
 
   struct SendfileResult {
@@ -740,11 +736,28 @@ class Session : public std::enable_shared_from_this<Session> {
     return result;
   }
 
-  void OnSendfileTurn(const SendfileResult& result) {
-    const auto& [sent, err, full] = result;
+  // On the worker that made the turn: a download sent to its end on a connection that stays
+  // open is finished here, and the next request read, as RespondHere does (the reader's file
+  // is closed here too, off the loop); anything else goes to the loop.
+  void AfterSendfileTurn(const SendfileResult& result) {
+    if (result.err.ok() && result.sent == dl_left_to_send_ && !close_after_) {
+      CountSent(result.sent);
+      ReleaseDownload();
+      LogRequest({});
+      return NextRequest();
+    }
+    OnLoop([self = shared_from_this(), result] { self->OnSendfileTurn(result); });
+  }
+
+  void CountSent(std::int64_t sent) {
     dl_left_to_send_ -= sent;
     bytes_out_ += static_cast<std::size_t>(sent);
     shared_.metrics.bytes_sent += sent;
+  }
+
+  void OnSendfileTurn(const SendfileResult& result) {
+    const auto& [sent, err, full] = result;
+    CountSent(sent);
     if (!err.ok()) {
       // The headers promised a length: cut the connection so the client sees an incomplete
       // body, never a short one that looks whole.
@@ -846,10 +859,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void EndDownload(beast::error_code ec) {
+    ReleaseDownload();
+    AfterResponse(ec);
+  }
+
+  void ReleaseDownload() {
     dl_reader_.reset();
     dl_sr_.reset();
     dl_res_.reset();
-    AfterResponse(ec);
   }
 
   void AfterResponse(beast::error_code ec) {
