@@ -36,6 +36,7 @@
 #include <utility>
 
 #include "common/sizes.h"
+#include "store/meta/shown_file_row.h"
 #include "store/meta/store_errors.h"
 
 namespace fileport {
@@ -636,9 +637,6 @@ std::int64_t QuotaLockKey(std::string_view project) {
 #define FP_FILE_COLS                                                                        \
   "id, project, purpose, bytes, created_at, expires_at, filename, status, status_details, " \
   "mime_type, segment_keys, segment_bytes"
-// What a listing shows (FileQuery::shown_fields_only), in FP_FILE_COLS's order.
-#define FP_SHOWN_FILE_COLS \
-  "id, purpose, bytes, created_at, expires_at, filename, status, status_details"
 #define FP_UPLOAD_COLS                                                                 \
   "id, project, bytes, created_at, expires_at, filename, purpose, mime_type, status, " \
   "file_expires_after, file_id, part_ids, md5"
@@ -662,21 +660,6 @@ Result<File> ReadFileRow(const Row& r) {
                    ParseIntArray(r.Text(11), "files.segment_bytes"));
   if (keys.size() != bytes.size()) return Corrupt("files.segment_bytes");
   for (std::size_t i = 0; i < keys.size(); ++i) f.segments.push_back({keys[i], bytes[i]});
-  return f;
-}
-
-// A row of FP_SHOWN_FILE_COLS, of `project`.
-File ReadShownFileRow(const Row& r, const std::string& project) {
-  File f;
-  f.id = r.Text(0);
-  f.project = project;
-  f.purpose = r.Text(1);
-  f.bytes = r.Int(2);
-  f.created_at = r.Int(3);
-  f.expires_at = r.OptInt(4);
-  f.filename = r.Text(5);
-  f.status = r.Text(6);
-  f.status_details = r.OptText(7);
   return f;
 }
 
@@ -1084,7 +1067,7 @@ Result<Page<File>> PostgresMetadataStore::ListFiles(const FileQuery& q) {
         break;
       }
       if (q.shown_fields_only) {
-        page.data.push_back(ReadShownFileRow(rows[i], q.project));
+        page.data.push_back(ReadShownFile(rows[i], q.project));
       } else {
         ASSIGN_OR_RETURN(File f, ReadFileRow(rows[i]));
         page.data.push_back(std::move(f));

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "store/meta/shown_file_row.h"
 #include "store/meta/store_errors.h"
 
 namespace fileport {
@@ -512,9 +513,6 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 #define FP_FILE_COLS                                                                        \
   "id, project, purpose, bytes, created_at, expires_at, filename, status, status_details, " \
   "mime_type, segments"
-// What a listing shows (FileQuery::shown_fields_only), in FP_FILE_COLS's order.
-#define FP_SHOWN_FILE_COLS \
-  "id, purpose, bytes, created_at, expires_at, filename, status, status_details"
 #define FP_UPLOAD_COLS                                                                 \
   "id, project, bytes, created_at, expires_at, filename, purpose, mime_type, status, " \
   "file_expires_after, file_id, part_ids, md5"
@@ -547,21 +545,6 @@ Result<File> ReadFileRow(Stmt& s) {
   f.status_details = s.OptText(8);
   f.mime_type = s.Text(9);
   ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
-  return f;
-}
-
-// A row of FP_SHOWN_FILE_COLS, of `project`.
-File ReadShownFileRow(Stmt& s, const std::string& project) {
-  File f;
-  f.id = s.Text(0);
-  f.project = project;
-  f.purpose = s.Text(1);
-  f.bytes = s.Int(2);
-  f.created_at = s.Int(3);
-  f.expires_at = s.OptInt(4);
-  f.filename = s.Text(5);
-  f.status = s.Text(6);
-  f.status_details = s.OptText(7);
   return f;
 }
 
@@ -875,7 +858,7 @@ Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
         break;
       }
       if (q.shown_fields_only) {
-        page.data.push_back(ReadShownFileRow(s, q.project));
+        page.data.push_back(ReadShownFile(s, q.project));
       } else {
         ASSIGN_OR_RETURN(File f, ReadFileRow(s));
         page.data.push_back(std::move(f));
