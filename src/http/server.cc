@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <deque>
 #include <mutex>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -598,10 +599,8 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // Sends the serializer's bytes until it is done or the socket is full (never blocking: the
-  // socket is non-blocking and the flags say so again).
+  // Sends the serializer's bytes until it is done or the socket is full.
   beast::error_code SendWithoutWaiting(http::response_serializer<http::string_body>& sr) {
-    const int fd = stream_.socket().native_handle();
     beast::error_code ec;
     bool full = false;
     while (!sr.is_done() && !full && !ec) {
@@ -613,21 +612,32 @@ class Session : public std::enable_shared_from_this<Session> {
           if (count == iov.size()) break;
           iov[count++] = {const_cast<void*>(b.data()), b.size()};
         }
-        msghdr msg{};
-        msg.msg_iov = iov.data();
-        msg.msg_iovlen = count;
-        const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n >= 0) {
-          sent = static_cast<std::size_t>(n);
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          full = true;
-        } else if (errno != EINTR) {
-          next_ec.assign(errno, beast::system_category());
-        }
+        next_ec = SendNoWait({iov.data(), count}, 0, &sent);
       });
-      if (!ec) sr.consume(sent);
+      if (ec) break;
+      full = sent == 0;
+      sr.consume(sent);
     }
     return ec;
+  }
+
+  // A worker's send of `bytes`, never waiting (the socket is non-blocking, and the flags say so
+  // again). `sent` is what the socket took: 0 when it is full.
+  beast::error_code SendNoWait(std::span<const iovec> bytes, int flags, std::size_t* sent) {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(bytes.data());
+    msg.msg_iovlen = bytes.size();
+    *sent = 0;
+    for (;;) {
+      const ssize_t n =
+          ::sendmsg(stream_.socket().native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
+      if (n >= 0) {
+        *sent = static_cast<std::size_t>(n);
+        return {};
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+      if (errno != EINTR) return beast::error_code(errno, beast::system_category());
+    }
   }
 
   // The download's header and reader.
@@ -656,15 +666,15 @@ class Session : public std::enable_shared_from_this<Session> {
     std::ostringstream head;
     head << dl_res_->base();
     dl_head_ = std::move(head).str();
-    const ssize_t n = ::send(stream_.socket().native_handle(), dl_head_.data(), dl_head_.size(),
-                             MSG_NOSIGNAL | MSG_DONTWAIT | (dl_left_to_send_ > 0 ? MSG_MORE : 0));
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    const iovec head_bytes{dl_head_.data(), dl_head_.size()};
+    std::size_t sent = 0;
+    if (SendNoWait({&head_bytes, 1}, dl_left_to_send_ > 0 ? MSG_MORE : 0, &sent)) {
       OnLoop([self = shared_from_this()] {
         self->OnSendfileTurn({0, Unavailable("the client closed the connection"), false});
       });
       return true;
     }
-    dl_head_.erase(0, n < 0 ? 0 : static_cast<std::size_t>(n));
+    dl_head_.erase(0, sent);
     if (!dl_head_.empty()) {
       // The socket took only part of the header (never seen in practice): the loop sends the
       // rest, then the body.

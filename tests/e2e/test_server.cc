@@ -149,9 +149,10 @@ int ConnectLoopback(std::uint16_t port, int receive_buffer) {
   return fd;
 }
 
-RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout)
+RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout,
+                             int receive_buffer)
     : timeout_(timeout) {
-  fd_ = ConnectLoopback(port);
+  fd_ = ConnectLoopback(port, receive_buffer);
   if (fd_ < 0) return;
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -132,8 +132,10 @@ int ConnectLoopback(std::uint16_t port, int receive_buffer = 0);
 
 class RawConnection {
  public:
+  // `receive_buffer`: as for ConnectLoopback.
   explicit RawConnection(std::uint16_t port,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(20));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                         int receive_buffer = 0);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;

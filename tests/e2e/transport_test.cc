@@ -224,6 +224,41 @@ TEST_F(TransportTest, KeepAliveCarriesManyRequestsOnOneConnection) {
   EXPECT_TRUE(conn.WaitForClose());
 }
 
+// An answer larger than the socket takes at once: a list of 10,000 files, over 5 MB, more than
+// the largest send buffer Linux gives a TCP socket by default (tcp_wmem's 4 MiB), to a client
+// whose receive window is a few KiB. The worker that built it sends what fits and the loop
+// sends the rest. The client gets every byte, and the connection carries the next request.
+TEST_F(TransportTest, AnAnswerLargerThanTheSocketTakesArrivesWholeAndKeepsTheConnection) {
+  constexpr int kFiles = 10000;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kFiles; ++i) {
+    File f;
+    f.id = "file-big-list-" + std::to_string(100000 + i);
+    f.project = "default";
+    f.purpose = "batch";
+    f.bytes = 0;
+    f.created_at = 1700000000 + i;
+    f.filename = std::string(400, 'a' + i % 26) + ".jsonl";  // about 500 bytes of JSON each
+    f.mime_type = "application/jsonl";
+    const Status inserted = server().meta().InsertFile(f);
+    ASSERT_TRUE(inserted.ok()) << inserted.ToString();
+    ids.push_back(f.id);
+  }
+  std::reverse(ids.begin(), ids.end());  // listed newest (greatest id) first
+  RawConnection conn(server().port(), std::chrono::seconds(20), /*receive_buffer=*/4096);
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send("GET /v1/files?limit=" + std::to_string(kFiles) +
+                        " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto list = conn.ReadResponse();
+  ASSERT_EQ(list.status, 200) << list.transport_error;
+  EXPECT_GT(list.body.size(), 500u * kFiles);
+  EXPECT_EQ(ExpectListShape(JsonObject(list)), ids);
+  ASSERT_TRUE(conn.Send("GET /v1/files/" + ids.back() + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto one = conn.ReadResponse();
+  ASSERT_EQ(one.status, 200) << one.transport_error;
+  EXPECT_EQ(JsonObject(one).at("filename").as_string(), std::string(400, 'a') + ".jsonl");
+}
+
 TEST_F(TransportTest, MalformedRequestIs400) {
   RawConnection conn(server().port());
   ASSERT_TRUE(conn.connected());

@@ -35,6 +35,12 @@ constexpr mode_t kDirMode = 0750;
 constexpr std::size_t kBufferAlignment = kIoAlignment;
 constexpr std::size_t kMaxDurableDirsCached = 1 << 16;
 
+// Sets or clears O_DIRECT on an open descriptor; false (errno set) when that fails.
+bool SetDirectIo(int fd, bool on) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  return flags >= 0 && ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
+}
+
 // RAII for a file descriptor. close() errors matter only where the caller checks Close().
 class UniqueFd {
  public:
@@ -187,10 +193,7 @@ class LocalBlobReader final : public BlobReader {
 
   std::int64_t size() const override { return length_; }
 
-  void HintReadOnce() override {
-    const int flags = ::fcntl(fd_.get(), F_GETFL);
-    direct_ = flags >= 0 && ::fcntl(fd_.get(), F_SETFL, flags | O_DIRECT) == 0;
-  }
+  void HintReadOnce() override { direct_ = SetDirectIo(fd_.get(), true); }
 
   bool CanSendToSocket() const override { return true; }
 
@@ -231,8 +234,7 @@ class LocalBlobReader final : public BlobReader {
   }
 
   void LeaveDirect() {
-    const int flags = ::fcntl(fd_.get(), F_GETFL);
-    if (flags >= 0) (void)::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT);
+    (void)SetDirectIo(fd_.get(), false);  // if it fails, the reads that follow report it
     direct_ = false;
   }
 
@@ -375,8 +377,7 @@ class LocalBlobWriter final : public BlobWriter {
   // filesystem refused a direct write (`refused`: later writers then skip it too).
   Status LeaveDirectIo(bool refused) {
     if (!direct_) return Status::Ok();
-    const int flags = ::fcntl(fd_.get(), F_GETFL);
-    if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags & ~O_DIRECT) < 0) {
+    if (!SetDirectIo(fd_.get(), false)) {
       return ErrnoToStatus(errno, Describe("leave direct I/O for", key_));
     }
     direct_ = false;
