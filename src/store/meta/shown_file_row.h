@@ -8,7 +8,8 @@
 namespace fileport {
 
 // The columns of a file that its wire object shows (a FileQuery with shown_fields_only), in
-// the order ReadShownFile reads them. A macro so that it joins the literals of a statement.
+// the order ReadShownFile reads them; each store's list of all a file's columns starts with
+// them. A macro so that it joins the literals of a statement.
 #define FP_SHOWN_FILE_COLS \
   "id, purpose, bytes, created_at, expires_at, filename, status, status_details"
 

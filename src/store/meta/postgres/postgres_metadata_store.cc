@@ -634,9 +634,8 @@ std::int64_t QuotaLockKey(std::string_view project) {
 
 // ---- Rows ----------------------------------------------------------------------------------
 
-#define FP_FILE_COLS                                                                        \
-  "id, project, purpose, bytes, created_at, expires_at, filename, status, status_details, " \
-  "mime_type, segment_keys, segment_bytes"
+// Every column of a file: the shown ones first, so that ReadFileRow starts with ReadShownFile.
+#define FP_FILE_COLS FP_SHOWN_FILE_COLS ", project, mime_type, segment_keys, segment_bytes"
 #define FP_UPLOAD_COLS                                                                 \
   "id, project, bytes, created_at, expires_at, filename, purpose, mime_type, status, " \
   "file_expires_after, file_id, part_ids, md5"
@@ -644,16 +643,7 @@ std::int64_t QuotaLockKey(std::string_view project) {
 #define FP_KEY_COLS "id, project, secret_sha256, hint, created_at, revoked_at"
 
 Result<File> ReadFileRow(const Row& r) {
-  File f;
-  f.id = r.Text(0);
-  f.project = r.Text(1);
-  f.purpose = r.Text(2);
-  f.bytes = r.Int(3);
-  f.created_at = r.Int(4);
-  f.expires_at = r.OptInt(5);
-  f.filename = r.Text(6);
-  f.status = r.Text(7);
-  f.status_details = r.OptText(8);
+  File f = ReadShownFile(r, r.Text(8));
   f.mime_type = r.Text(9);
   ASSIGN_OR_RETURN(std::vector<std::string> keys, ParseArray(r.Text(10), "files.segment_keys"));
   ASSIGN_OR_RETURN(std::vector<std::int64_t> bytes,
@@ -670,8 +660,8 @@ Params FileParams(const File& f) {
     keys.push_back(s.blob_key);
     bytes.items.push_back(s.bytes);
   }
-  return Params(f.id, f.project, f.purpose, f.bytes, f.created_at, f.expires_at, f.filename,
-                f.status, f.status_details, f.mime_type, TextArray{keys}, bytes);
+  return Params(f.id, f.purpose, f.bytes, f.created_at, f.expires_at, f.filename, f.status,
+                f.status_details, f.project, f.mime_type, TextArray{keys}, bytes);
 }
 
 Result<Upload> ReadUploadRow(const Row& r) {

@@ -510,9 +510,8 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // ---- Rows ----------------------------------------------------------------------------------
 
-#define FP_FILE_COLS                                                                        \
-  "id, project, purpose, bytes, created_at, expires_at, filename, status, status_details, " \
-  "mime_type, segments"
+// Every column of a file: the shown ones first, so that ReadFileRow starts with ReadShownFile.
+#define FP_FILE_COLS FP_SHOWN_FILE_COLS ", project, mime_type, segments"
 #define FP_UPLOAD_COLS                                                                 \
   "id, project, bytes, created_at, expires_at, filename, purpose, mime_type, status, " \
   "file_expires_after, file_id, part_ids, md5"
@@ -533,24 +532,15 @@ Result<std::vector<T>> CollectRows(Stmt& s, F read) {
 }
 
 Result<File> ReadFileRow(Stmt& s) {
-  File f;
-  f.id = s.Text(0);
-  f.project = s.Text(1);
-  f.purpose = s.Text(2);
-  f.bytes = s.Int(3);
-  f.created_at = s.Int(4);
-  f.expires_at = s.OptInt(5);
-  f.filename = s.Text(6);
-  f.status = s.Text(7);
-  f.status_details = s.OptText(8);
+  File f = ReadShownFile(s, s.Text(8));
   f.mime_type = s.Text(9);
   ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
   return f;
 }
 
 Stmt& BindFile(Stmt& s, const File& f) {
-  return s.BindAll(f.id, f.project, f.purpose, f.bytes, f.created_at, f.expires_at, f.filename,
-                   f.status, f.status_details, f.mime_type, EncodeSegments(f.segments));
+  return s.BindAll(f.id, f.purpose, f.bytes, f.created_at, f.expires_at, f.filename, f.status,
+                   f.status_details, f.project, f.mime_type, EncodeSegments(f.segments));
 }
 
 Result<Upload> ReadUploadRow(Stmt& s) {
