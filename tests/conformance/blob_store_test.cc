@@ -287,9 +287,13 @@ std::vector<BlobStoreFactory> Factories() {
       LocalFactory("local_buffered", {.direct_io = false}),
       // One-block buffer: every direct write is a single block, most blobs end in a tail.
       LocalFactory("local_direct_one_block", {.buffer_bytes = 4096}),
-      // Tiny buffer and writeback interval: every append path (coalesce, flush, direct write)
-      // and hundreds of writeback calls run on small blobs.
-      LocalFactory("local_tiny_buffers", {.buffer_bytes = 7, .writeback_bytes = 4099}),
+      // Tiny buffer, writeback interval and read-ahead window: every append path (coalesce,
+      // flush, direct write), hundreds of writeback calls, and a read-ahead window that ends
+      // mid-page (probe and advice) every 4099 bytes, run on small blobs.
+      LocalFactory("local_tiny_buffers",
+                   {.buffer_bytes = 7, .writeback_bytes = 4099, .read_ahead_bytes = 4099}),
+      // No read-ahead of its own: the kernel's alone.
+      LocalFactory("local_no_read_ahead", {.read_ahead_bytes = 0}),
       S3Factory(),
       S3SmallSubpartsFactory(),
   };
@@ -800,6 +804,8 @@ TEST_F(LocalBlobStoreTest, OpenCreatesTheLayoutAndRejectsAFile) {
   EXPECT_FALSE(LocalBlobStore::Open(scratch_.path() + "/plain").ok());
   EXPECT_CODE(LocalBlobStore::Open(""), StatusCode::kInvalidArgument);
   EXPECT_CODE(LocalBlobStore::Open(nested, {.buffer_bytes = 0}), StatusCode::kInvalidArgument);
+  EXPECT_CODE(LocalBlobStore::Open(nested, {.read_ahead_bytes = -1}),
+              StatusCode::kInvalidArgument);
 }
 
 TEST_F(LocalBlobStoreTest, PingFailsWhenTheRootIsGone) {

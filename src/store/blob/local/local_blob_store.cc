@@ -11,6 +11,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,12 +163,15 @@ bool IsKeyChar(char c) {
 
 class LocalBlobReader final : public BlobReader {
  public:
-  LocalBlobReader(UniqueFd fd, std::string key, std::int64_t offset, std::int64_t length)
+  LocalBlobReader(UniqueFd fd, std::string key, std::int64_t offset, std::int64_t length,
+                  std::int64_t read_ahead)
       : fd_(std::move(fd)),
         key_(std::move(key)),
         next_(offset),
         end_(offset + length),
-        length_(length) {}
+        length_(length),
+        read_ahead_(read_ahead),
+        advised_(offset) {}
 
   Result<std::size_t> Read(std::span<char> out) override {
     const auto want = static_cast<std::size_t>(
@@ -177,6 +181,7 @@ class LocalBlobReader final : public BlobReader {
       if (!n.ok() || *n > 0) return n;
       LeaveDirect();  // this read cannot go direct: the rest goes through the page cache
     }
+    ReadAhead();
     std::size_t got = 0;
     while (got < want) {
       const ssize_t r = ::pread(fd_.get(), out.data() + got, want - got, next_);
@@ -201,6 +206,7 @@ class LocalBlobReader final : public BlobReader {
     const auto want = static_cast<std::size_t>(
         std::min<std::int64_t>(end_ - next_, static_cast<std::int64_t>(max)));
     if (want == 0) return std::size_t{0};
+    ReadAhead();
     SigpipeBlock no_sigpipe;
     for (;;) {
       off_t offset = next_;
@@ -226,6 +232,31 @@ class LocalBlobReader final : public BlobReader {
   std::int64_t end_;
   std::int64_t length_;
   bool direct_ = false;  // fd_ has O_DIRECT set (HintReadOnce)
+  std::int64_t read_ahead_;  // LocalBlobOptions::read_ahead_bytes
+  std::int64_t advised_;     // read-ahead has been seen to up to here
+
+  // Keeps read_ahead_ bytes ahead of next_ on their way from the device (see
+  // LocalBlobOptions::read_ahead_bytes): when less than that is left ahead, the next window
+  // is requested, unless its last byte is already cached. Advice only: a failure changes
+  // speed, never bytes.
+  void ReadAhead() {
+    if (read_ahead_ <= 0) return;
+    advised_ = std::max(advised_, next_);  // direct reads may have gone past it
+    if (advised_ >= end_ || advised_ - next_ >= read_ahead_) return;
+    const std::int64_t length = std::min(read_ahead_, end_ - advised_);
+    if (!Cached(advised_ + length - 1)) {
+      (void)::posix_fadvise(fd_.get(), advised_, length, POSIX_FADV_WILLNEED);
+    }
+    advised_ += length;
+  }
+
+  // Whether the byte at `offset` is in the page cache: a one-byte read that will not wait for
+  // the device. False when it would, or when the filesystem cannot tell (EOPNOTSUPP).
+  bool Cached(std::int64_t offset) const {
+    char byte;
+    const iovec one{&byte, 1};
+    return ::preadv2(fd_.get(), &one, 1, offset, RWF_NOWAIT) == 1;
+  }
 
   // Committed blobs never shrink; a file shorter than at open means someone damaged it.
   Status ShorterThanOpened(std::string_view op) const {
@@ -530,6 +561,9 @@ Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::string& 
   if (options.writeback_bytes < 0) {
     return InvalidArgument("LocalBlobOptions.writeback_bytes is negative");
   }
+  if (options.read_ahead_bytes < 0) {
+    return InvalidArgument("LocalBlobOptions.read_ahead_bytes is negative");
+  }
   // Absolute, so that a later chdir cannot move the store; normalized, so prefixes compare.
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(root, ec);
@@ -627,7 +661,8 @@ Result<std::unique_ptr<BlobReader>> LocalBlobStore::NewReader(const std::string&
     (void)::posix_fadvise(fd.get(), offset, length, POSIX_FADV_SEQUENTIAL);
   }
   return std::unique_ptr<BlobReader>(
-      std::make_unique<LocalBlobReader>(std::move(fd), key, offset, length));
+      std::make_unique<LocalBlobReader>(std::move(fd), key, offset, length,
+                                        options_.read_ahead_bytes));
 }
 
 Result<std::int64_t> LocalBlobStore::Stat(const std::string& key) {

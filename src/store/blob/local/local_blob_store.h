@@ -47,6 +47,13 @@ struct LocalBlobOptions {
   // Tell the kernel a reader's range will be read sequentially (posix_fadvise SEQUENTIAL:
   // larger read-ahead).
   bool sequential_reads = true;
+  // A reader keeps this many bytes ahead of where it reads requested from the device, in one
+  // posix_fadvise(WILLNEED) per window, when a probe finds the window's last byte not in the
+  // page cache. The kernel's own read-ahead grows only to the device's read_ahead_kb (128 KiB
+  // by default), which a disk serves at a third of its speed: a blob just written with
+  // O_DIRECT downloads about three times faster this way. A cached blob costs one probe
+  // (preadv2 RWF_NOWAIT of one byte) per window. 0 disables.
+  std::int64_t read_ahead_bytes = std::int64_t{8} << 20;
 };
 
 class LocalBlobStore final : public BlobStore {
