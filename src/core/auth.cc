@@ -26,7 +26,9 @@ std::string Authenticator::Mask(std::string_view secret) {
 }
 
 Result<bool> Authenticator::IsOpen() {
+  if (closed_.load(std::memory_order_relaxed)) return false;
   ASSIGN_OR_RETURN(bool any, meta_.HasApiKeys());
+  if (any) closed_.store(true, std::memory_order_relaxed);
   return !any;
 }
 

@@ -10,6 +10,7 @@
 // constant-time.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,7 +43,8 @@ class Authenticator {
   Result<std::vector<ApiKey>> ListKeys() { return meta_.ListApiKeys(); }
   Status RevokeKey(const std::string& id) { return meta_.RevokeApiKey(id, clock_.NowSeconds()); }
   // True while no key has ever been created (revoked keys count). Store errors are returned
-  // as they are, never taken for "open".
+  // as they are, never taken for "open". Once false it stays false without asking the store
+  // again: keys are never deleted.
   Result<bool> IsOpen();
 
   // "sk-ab***yz": what may be shown of a secret.
@@ -52,6 +54,7 @@ class Authenticator {
   MetadataStore& meta_;
   const Clock& clock_;
   const IdGenerator& ids_;
+  std::atomic<bool> closed_{false};  // a key has been seen: for good (see IsOpen)
 };
 
 }  // namespace fileport

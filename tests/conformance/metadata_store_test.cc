@@ -2426,6 +2426,29 @@ TEST_F(SqliteMetadataStoreTest, SegmentsAndPartIdsWithSeparatorCharactersRoundTr
   EXPECT_EQ(*up, u);
 }
 
+// A segments column whose escapes were damaged reads back as DataLoss, never as other keys.
+TEST_F(SqliteMetadataStoreTest, DamagedSegmentEscapesAreDataLoss) {
+  {
+    auto opened = SqliteMetadataStore::Open(DbPath());
+    ASSERT_TRUE(IsOk(opened));
+    File f = MakeFile("p", FileId(1));
+    f.segments = {{"a%b", 5}};
+    f.bytes = 5;
+    ASSERT_OK((*opened)->AddGarbage({{"a%b", kT0}}));
+    ASSERT_OK((*opened)->InsertFile(f));
+    ASSERT_OK((*opened)->GetFile("p", f.id).status());
+  }
+  for (const char* damaged : {"a%zzb:5\n", "ab%2:5\n", "ab%:5\n", "a%25%:5\n"}) {
+    {
+      RawDb db = OpenRaw(DbPath());
+      ExecRaw(db.get(), std::string("UPDATE files SET segments = '") + damaged + "'");
+    }
+    auto opened = SqliteMetadataStore::Open(DbPath());
+    ASSERT_TRUE(IsOk(opened));
+    EXPECT_CODE((*opened)->GetFile("p", FileId(1)), StatusCode::kDataLoss) << damaged;
+  }
+}
+
 // A second store on the same file is what a `fileport keys` command next to a running server
 // is: writes from both are serialized by SQLite's lock, and compare-and-set still holds.
 // Two stores on one database are two nodes: the byte limit and the one completion hold

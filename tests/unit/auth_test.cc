@@ -206,6 +206,43 @@ TEST_F(AuthTest, StoreErrorsAreNotTurnedIntoAuthAnswers) {
   FP_EXPECT_OK(a.Authenticate(Bearer(k.secret)));
 }
 
+// "Open" is asked of the store on every request: a key created elsewhere (a `fileport keys
+// create` next to the server, another node) closes the service at its next request.
+TEST_F(AuthTest, AKeyCreatedElsewhereClosesTheServiceAtTheNextRequest) {
+  auto before = auth.Authenticate(std::nullopt);
+  FP_ASSERT_OK(before);
+  EXPECT_EQ(*before, "default");
+  Authenticator elsewhere(meta, clock, ids);
+  auto k = elsewhere.CreateKey("p");
+  FP_ASSERT_OK(k);
+  EXPECT_THAT(auth.Authenticate(std::nullopt), IsNoKey());
+  auto p = auth.Authenticate(Bearer(k->secret));
+  FP_ASSERT_OK(p);
+  EXPECT_EQ(*p, "p");
+}
+
+// "Closed" is for good (keys are never deleted), so once a key has been seen the store is no
+// longer asked whether any exists: only the caller's key is looked up.
+TEST_F(AuthTest, OnceClosedTheStoreIsNotAskedAgainWhetherKeysExist) {
+  FaultInjector faults;
+  FaultyMetadataStore faulty(meta, faults);
+  Authenticator a(faulty, clock, ids);
+  NewApiKey k = MakeKey("p");
+  auto first = a.Authenticate(Bearer(k.secret));
+  FP_ASSERT_OK(first);
+  faults.FailNth(1, UnavailableFault(), /*persistent=*/true, "meta.HasApiKeys");
+  auto again = a.Authenticate(Bearer(k.secret));
+  FP_ASSERT_OK(again);
+  EXPECT_EQ(*again, "p");
+  EXPECT_THAT(a.Authenticate(std::nullopt), IsNoKey());
+  auto open = a.IsOpen();
+  FP_ASSERT_OK(open);
+  EXPECT_FALSE(*open);
+  // A fresh authenticator, which has seen no key yet, must ask, and reports the outage.
+  Authenticator fresh(faulty, clock, ids);
+  EXPECT_THAT(fresh.Authenticate(Bearer(k.secret)), SameErrorAs(UnavailableFault()));
+}
+
 TEST(Mask, KeepsFiveLeadingAndTwoTrailingCharacters) {
   EXPECT_EQ(Authenticator::Mask("sk-abcdefxyz"), "sk-ab***yz");
   EXPECT_EQ(Authenticator::Mask("sk-abcdefghijklmnopqrstuvwxyz"), "sk-ab***yz");

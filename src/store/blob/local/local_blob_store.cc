@@ -36,6 +36,11 @@ constexpr mode_t kDirMode = 0750;
 constexpr std::size_t kBufferAlignment = kIoAlignment;
 constexpr std::size_t kMaxDurableDirsCached = 1 << 16;
 
+// What the kernel reads ahead by itself at the start of a sequential read (read_ahead_kb's
+// default of 128 KiB, doubled by POSIX_FADV_SEQUENTIAL): a range no longer than this gets no
+// read-ahead of the reader's own.
+constexpr std::int64_t kKernelReadAhead = 256 << 10;
+
 // Sets or clears O_DIRECT on an open descriptor; false (errno set) when that fails.
 bool SetDirectIo(int fd, bool on) {
   const int flags = ::fcntl(fd, F_GETFL);
@@ -243,6 +248,10 @@ class LocalBlobReader final : public BlobReader {
     if (read_ahead_ <= 0) return;
     advised_ = std::max(advised_, next_);  // direct reads may have gone past it
     if (advised_ >= end_ || advised_ - next_ >= read_ahead_) return;
+    if (advised_ == next_ && end_ - next_ <= kKernelReadAhead) {
+      advised_ = end_;  // what is left is the kernel's read-ahead's first window: no probe
+      return;
+    }
     const std::int64_t length = std::min(read_ahead_, end_ - advised_);
     if (!Cached(advised_ + length - 1)) {
       (void)::posix_fadvise(fd_.get(), advised_, length, POSIX_FADV_WILLNEED);

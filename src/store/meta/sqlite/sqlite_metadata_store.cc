@@ -93,12 +93,12 @@ Status Corrupt(std::string_view what) {
 
 Result<std::string> Unescape(std::string_view s, std::string_view what) {
   std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    std::string_view esc = s.substr(i, 3);
+  out.reserve(s.size());
+  for (;;) {
+    const std::size_t pct = s.find('%');
+    out.append(s.substr(0, pct));  // the run up to the next escape (all of it, usually)
+    if (pct == std::string_view::npos) return out;
+    const std::string_view esc = s.substr(pct, 3);
     if (esc == "%25") {
       out += '%';
     } else if (esc == "%3A") {
@@ -108,9 +108,8 @@ Result<std::string> Unescape(std::string_view s, std::string_view what) {
     } else {
       return Corrupt(what);
     }
-    i += 2;
+    s.remove_prefix(pct + 3);
   }
-  return out;
 }
 
 std::string EncodeSegments(const std::vector<Segment>& segments) {
