@@ -75,16 +75,13 @@ class JsonOut {
   }
 
   JsonOut& String(std::string_view s) {
-    // Escaping at most sextuples a byte (\u00xx); 3 more for the separator and the quotes.
-    char* p = Room(s.size() * 6 + 3);
-    p = Separate(p);
-    Advance(Quoted(p, s));
+    char* p = Room(QuotedMax(s) + 1);  // 1 for the separator
+    Advance(Quoted(Separate(p), s));
     return *this;
   }
   JsonOut& Int(std::int64_t v) {
-    char* p = Room(21);
-    p = Separate(p);
-    Advance(std::to_chars(p, p + 20, v).ptr);
+    char* p = Room(kNumberMax + 1);
+    Advance(Number(Separate(p), v));
     return *this;
   }
   JsonOut& Bool(bool v) { return Literal(v ? "true" : "false"); }
@@ -94,20 +91,23 @@ class JsonOut {
   // An empty string is written as null.
   JsonOut& StringOrNull(std::string_view v) { return v.empty() ? Null() : String(v); }
 
- private:
-  // Bytes that need escaping in a JSON string: '"', '\\' and the control characters. Bytes
-  // from 0x80 up are checked as UTF-8 separately.
-  static constexpr std::array<bool, 256> kPlain = [] {
-    std::array<bool, 256> plain{};
-    for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
-    return plain;
-  }();
-
-  static char* Copy(char* p, std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
-    return p + s.size();
+  // A value written in one go from fixed fragments (Fixed), strings (Quoted) and numbers
+  // (Number): `write(p)` writes at most `max_bytes` from p and returns where it stopped. For
+  // objects whose members are always the same: one reservation and no per-member
+  // bookkeeping, where Key and String would check for room and separators at every member.
+  template <class Write>
+  JsonOut& Composed(std::size_t max_bytes, Write write) {
+    char* p = Room(max_bytes + 1);
+    Advance(write(Separate(p)));
+    return *this;
   }
+  // Room Quoted needs at most for `s`: escaping at most sextuples a byte (\u00xx), plus quotes.
+  static std::size_t QuotedMax(std::string_view s) { return s.size() * 6 + 2; }
+  static constexpr std::size_t kNumberMax = 20;  // an int64 in decimal, sign included
 
+  static char* Fixed(char* p, std::string_view text) { return Copy(p, text); }
+  static char* Number(char* p, std::int64_t v) { return std::to_chars(p, p + kNumberMax, v).ptr; }
+  // `s` as a JSON string, quotes included (see the class comment for the escapes).
   static char* Quoted(char* p, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     *p++ = '"';
@@ -151,6 +151,20 @@ class JsonOut {
     }
     *p++ = '"';
     return p;
+  }
+
+ private:
+  // Bytes that need escaping in a JSON string: '"', '\\' and the control characters. Bytes
+  // from 0x80 up are checked as UTF-8 separately.
+  static constexpr std::array<bool, 256> kPlain = [] {
+    std::array<bool, 256> plain{};
+    for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+    return plain;
+  }();
+
+  static char* Copy(char* p, std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    return p + s.size();
   }
 
   JsonOut& Literal(std::string_view text) {
@@ -202,18 +216,37 @@ class JsonOut {
   bool after_key_ = false;
 };
 
+// The File object, the one written most (a listing is a hundred of them): composed from
+// fixed fragments in one reservation. Members and their order are those of API.md.
 void WriteFile(JsonOut& j, const File& f) {
-  j.Open();
-  j.Key("id").String(f.id);
-  j.Key("object").String("file");
-  j.Key("bytes").Int(f.bytes);
-  j.Key("created_at").Int(f.created_at);
-  j.Key("expires_at").OptInt(f.expires_at);
-  j.Key("filename").String(f.filename);
-  j.Key("purpose").String(f.purpose);
-  j.Key("status").String(f.status);
-  j.Key("status_details").OptString(f.status_details);
-  j.Close();
+  constexpr std::string_view kHead = "{\"id\":";
+  constexpr std::string_view kBytes = ",\"object\":\"file\",\"bytes\":";
+  constexpr std::string_view kCreated = ",\"created_at\":";
+  constexpr std::string_view kExpires = ",\"expires_at\":";
+  constexpr std::string_view kFilename = ",\"filename\":";
+  constexpr std::string_view kPurpose = ",\"purpose\":";
+  constexpr std::string_view kStatus = ",\"status\":";
+  constexpr std::string_view kDetails = ",\"status_details\":";
+  constexpr std::string_view kNull = "null";
+  const std::size_t max = kHead.size() + kBytes.size() + kCreated.size() + kExpires.size() +
+                          kFilename.size() + kPurpose.size() + kStatus.size() + kDetails.size() +
+                          1 + 3 * JsonOut::kNumberMax + JsonOut::QuotedMax(f.id) +
+                          JsonOut::QuotedMax(f.filename) + JsonOut::QuotedMax(f.purpose) +
+                          JsonOut::QuotedMax(f.status) +
+                          (f.status_details ? JsonOut::QuotedMax(*f.status_details) : kNull.size());
+  j.Composed(max, [&](char* p) {
+    p = JsonOut::Quoted(JsonOut::Fixed(p, kHead), f.id);
+    p = JsonOut::Number(JsonOut::Fixed(p, kBytes), f.bytes);
+    p = JsonOut::Number(JsonOut::Fixed(p, kCreated), f.created_at);
+    p = JsonOut::Fixed(p, kExpires);
+    p = f.expires_at ? JsonOut::Number(p, *f.expires_at) : JsonOut::Fixed(p, kNull);
+    p = JsonOut::Quoted(JsonOut::Fixed(p, kFilename), f.filename);
+    p = JsonOut::Quoted(JsonOut::Fixed(p, kPurpose), f.purpose);
+    p = JsonOut::Quoted(JsonOut::Fixed(p, kStatus), f.status);
+    p = JsonOut::Fixed(p, kDetails);
+    p = f.status_details ? JsonOut::Quoted(p, *f.status_details) : JsonOut::Fixed(p, kNull);
+    return JsonOut::Fixed(p, "}");
+  });
 }
 
 void WriteUpload(JsonOut& j, const Upload& u) {
