@@ -148,7 +148,7 @@ Result<File> FileService::Get(const std::string& project, const std::string& id)
   return f;
 }
 
-Result<Page<File>> FileService::List(const std::string& project, const ListFilesParams& p) {
+Result<Page<FileJson>> FileService::List(const std::string& project, const ListFilesParams& p) {
   if (p.limit < 1 || p.limit > 10000) {
     return InvalidArgument("limit must be between 1 and 10000, got " + std::to_string(p.limit),
                            "limit");
@@ -160,8 +160,7 @@ Result<Page<File>> FileService::List(const std::string& project, const ListFiles
   q.limit = p.limit;
   q.ascending = p.ascending;
   q.now = ctx_.clock.NowSeconds();
-  q.shown_fields_only = true;  // a listing shows the files, never their blobs
-  return ctx_.meta.ListFiles(q);
+  return ctx_.meta.ListFileJson(q);
 }
 
 Result<DeletedFile> FileService::Delete(const std::string& project, const std::string& id) {

@@ -76,6 +76,14 @@ struct DeletedFile {
   bool deleted = true;
 };
 
+// A file's wire object as ToJson(File) writes it, with the file's id: the unit a listing is
+// made of (MetadataStore::ListFileJson).
+struct FileJson {
+  std::string id;
+  std::string json;
+  bool operator==(const FileJson&) const = default;
+};
+
 template <class T>
 struct Page {
   std::vector<T> data;

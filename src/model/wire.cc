@@ -411,6 +411,11 @@ std::string ToJson(const DeletedFile& d) {
   });
 }
 std::string ToJson(const Page<File>& page) { return ListJson(page.data, page.has_more, WriteFile); }
+std::string ToJson(const Page<FileJson>& page) {
+  return ListJson(page.data, page.has_more, [](JsonOut& j, const FileJson& f) {
+    j.Composed(f.json.size(), [&](char* p) { return JsonOut::Fixed(p, f.json); });
+  });
+}
 std::string ToJson(const Page<UploadPart>& page) {
   return ListJson(page.data, page.has_more,
                   [](JsonOut& j, const UploadPart& p) { WritePart(j, p, /*with_bytes=*/true); });

@@ -22,6 +22,9 @@ std::string ToJson(const UploadPart& part, bool with_bytes = false);
 std::string ToJson(const DeletedFile& deleted);
 // {"object":"list","data":[…],"first_id":…,"last_id":…,"has_more":…}
 std::string ToJson(const Page<File>& page);
+// The same listing from objects already written: byte for byte what ToJson(Page<File>) writes
+// for the files they were written from.
+std::string ToJson(const Page<FileJson>& page);
 std::string ToJson(const Page<UploadPart>& page);
 
 // The error envelope: {"error":{"message","type","param","code"}}; empty param/code → null.

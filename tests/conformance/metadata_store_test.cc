@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "model/wire.h"
 #include "support/scratch_dir.h"
 #include "support/status_assertions.h"
 #include <sqlite3.h>  // only for the SQLite-specific tests at the end
@@ -770,6 +771,58 @@ TEST_P(MetadataStoreConformance, ListFilesShownFieldsOnlyKeepsEveryShownField) {
       EXPECT_EQ(got.status_details, want[i].status_details);
     }
   }
+}
+
+// ListFileJson is ListFiles written as the wire shows it: the same files in the same order,
+// each object byte for byte ToJson of the file, the same has_more, and the same refusals.
+TEST_P(MetadataStoreConformance, ListFileJsonIsListFilesAsTheWireShowsIt) {
+  for (int n = 1; n <= 7; ++n) {
+    File f = MakeFile("p", FileId(n));
+    f.purpose = n % 2 ? "batch" : "assistants";
+    f.bytes = 1000 + n;
+    f.created_at = kT0 + n;
+    if (n % 2 == 0) f.expires_at = kT0 + 100000 + n;
+    if (n == 5) f.expires_at = kT0;  // expired: listed by neither
+    f.filename = n == 4 ? "quote\" back\\slash \x01 caf\xc3\xa9.txt" : "f" + std::to_string(n);
+    f.status = n == 3 ? "error" : "processed";
+    if (n == 3) f.status_details = "bad line 7";
+    PutFile(f);
+  }
+  PutFile(MakeFile("q", FileId(9)));
+  std::vector<FileQuery> queries;
+  for (bool ascending : {false, true}) {
+    for (int limit : {1, 2, 3, 100}) {
+      FileQuery q = Query("p", limit);
+      q.ascending = ascending;
+      q.now = kT0;
+      queries.push_back(q);
+      q.purpose = "batch";
+      queries.push_back(q);
+      q.purpose.reset();
+      q.after = FileId(4);
+      queries.push_back(q);
+    }
+  }
+  FileQuery other = Query("q");
+  other.now = kT0;
+  queries.push_back(other);
+  for (const FileQuery& q : queries) {
+    SCOPED_TRACE("purpose " + q.purpose.value_or("-") + ", after " + q.after.value_or("-") +
+                 ", limit " + std::to_string(q.limit) + (q.ascending ? ", asc" : ", desc"));
+    auto files = store().ListFiles(q);
+    auto json = store().ListFileJson(q);
+    ASSERT_TRUE(IsOk(files));
+    ASSERT_TRUE(IsOk(json));
+    EXPECT_EQ(json->has_more, files->has_more);
+    ASSERT_EQ(json->data.size(), files->data.size());
+    for (std::size_t i = 0; i < files->data.size(); ++i) {
+      EXPECT_EQ(json->data[i], (FileJson{files->data[i].id, ToJson(files->data[i])}));
+    }
+  }
+  EXPECT_TRUE(IsError(store().ListFileJson(Query("p", 0)), StatusCode::kInvalidArgument,
+                      "limit must be at least 1", "limit"));
+  EXPECT_TRUE(IsError(store().ListFileJson(Query("p", 10001)), StatusCode::kInvalidArgument,
+                      "limit must be at most 10000", "limit"));
 }
 
 TEST_P(MetadataStoreConformance, ListFilesRejectsLimitOutsideOneToTenThousand) {
@@ -2190,7 +2243,7 @@ TEST_F(SqliteMetadataStoreTest, UsesWalAndRecordsTheSchemaVersion) {
   }
   RawDb db = OpenRaw(DbPath());
   EXPECT_EQ(QueryText(db.get(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
   db.reset();
   auto again = SqliteMetadataStore::Open(DbPath());  // migrating an up-to-date file: no-op
   ASSERT_TRUE(IsOk(again));
@@ -2300,7 +2353,7 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   MetadataStore& store = **opened;
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "4");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
     // Files are stored in (project, id) order, and their ids are still unique.
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'files' "
                                   "AND sql LIKE '%PRIMARY KEY (project, id)%WITHOUT ROWID%'"),
@@ -2327,6 +2380,10 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   ASSERT_TRUE(IsOk(listed));
   ASSERT_EQ(listed->data.size(), 1u);
   EXPECT_EQ(listed->data[0].filename, "a.txt");
+  // Its wire object was written by the migration to schema 5.
+  auto json = store.ListFileJson(Query("p"));
+  ASSERT_TRUE(IsOk(json));
+  EXPECT_EQ(json->data, (std::vector<FileJson>{{FileId(1), ToJson(*f)}}));
   // The id is unique across projects in the migrated table too.
   File clash = MakeFile("q", FileId(1));
   clash.segments = {};
@@ -2363,11 +2420,74 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(*got, std::vector<std::string>{"files/deleted"});
   RawDb db = OpenRaw(DbPath());
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
   EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                 "name = 'uploads_by_project_status'"),
             "1")
       << "2 -> 3 indexes pending uploads by project (quotas)";
+}
+
+// Schema 4 → 5 writes every existing file's wire object, in batches, whatever the projects.
+TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFourWritesEveryFilesObject) {
+  constexpr int kFiles = 2345;  // more than two of the migration's batches
+  {
+    auto opened = SqliteMetadataStore::Open(DbPath());
+    ASSERT_TRUE(IsOk(opened));
+    for (int n = 1; n <= kFiles; ++n) {
+      File f = MakeFile(n % 3 == 0 ? "a" : n % 3 == 1 ? "b" : "c", FileId(n));
+      f.segments.clear();
+      f.created_at = kT0 + n;
+      if (n % 7 == 0) f.expires_at = kT0 + 1000000 + n;
+      if (n % 11 == 0) f.status_details = "line \"" + std::to_string(n) + "\"\n";
+      f.filename = "f\t" + std::to_string(n) + ".jsonl";
+      ASSERT_OK((*opened)->InsertFile(f));
+    }
+  }
+  {
+    // What schema 4 had: no `shown` column.
+    RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), "ALTER TABLE files DROP COLUMN shown; PRAGMA user_version=4;");
+  }
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  {
+    RawDb db = OpenRaw(DbPath());
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM files WHERE shown IS NULL"), "0");
+  }
+  std::size_t seen = 0;
+  for (const char* project : {"a", "b", "c"}) {
+    auto files = (*opened)->ListFiles(Query(project));
+    auto json = (*opened)->ListFileJson(Query(project));
+    ASSERT_TRUE(IsOk(files));
+    ASSERT_TRUE(IsOk(json));
+    ASSERT_EQ(json->data.size(), files->data.size());
+    for (std::size_t i = 0; i < files->data.size(); ++i) {
+      ASSERT_EQ(json->data[i], (FileJson{files->data[i].id, ToJson(files->data[i])})) << i;
+    }
+    seen += files->data.size();
+  }
+  EXPECT_EQ(seen, static_cast<std::size_t>(kFiles));
+}
+
+// A row whose object is missing (written by no migration: damage) is DataLoss, never an
+// empty object in a listing.
+TEST_F(SqliteMetadataStoreTest, AFileWithoutItsObjectIsDataLossInAListing) {
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  ASSERT_OK((*opened)->InsertFile([] {
+    File f = MakeFile("p", FileId(1));
+    f.segments.clear();
+    return f;
+  }()));
+  {
+    RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), "UPDATE files SET shown = NULL");
+  }
+  EXPECT_CODE((*opened)->ListFileJson(Query("p")), StatusCode::kDataLoss);
+  auto files = (*opened)->ListFiles(Query("p"));
+  ASSERT_TRUE(IsOk(files));
+  EXPECT_EQ(files->data.size(), 1u);
 }
 
 TEST_F(SqliteMetadataStoreTest, NewerSchemaIsFailedPrecondition) {

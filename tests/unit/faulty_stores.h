@@ -587,7 +587,7 @@ struct CoreEnv {
     auto page = files.List(project, {});
     EXPECT_TRUE(page.ok()) << page.status().ToString();
     if (page.ok()) {
-      for (const File& f : page->data) out.push_back(f.id);
+      for (const FileJson& f : page->data) out.push_back(f.id);
     }
     return out;
   }

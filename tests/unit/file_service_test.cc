@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "model/wire.h"
 #include "unit/faulty_stores.h"
 
 namespace fileport {
@@ -350,7 +351,13 @@ class FileListTest : public FileServiceTest {
     EXPECT_TRUE(page.ok()) << page.status().ToString();
     std::vector<std::string> out;
     if (!page.ok()) return out;
-    for (const File& f : page->data) out.push_back(f.id);
+    for (const FileJson& f : page->data) {
+      out.push_back(f.id);
+      // Each listed object is the file's own, as GET /v1/files/{id} would show it.
+      auto shown = env.files.Get(kProject, f.id);
+      EXPECT_TRUE(shown.ok()) << shown.status().ToString();
+      if (shown.ok()) EXPECT_EQ(f.json, ToJson(*shown));
+    }
     if (has_more) *has_more = page->has_more;
     return out;
   }
@@ -433,12 +440,18 @@ TEST_F(FileServiceTest, ListOrderAgreesWithCreatedAt) {
   auto slow_file = env.files.FinishCreate(kProject, std::move(*slow), FileParams());
   FP_ASSERT_OK(slow_file);
 
-  auto page = env.files.List(kProject, {});
-  FP_ASSERT_OK(page);
-  ASSERT_EQ(page->data.size(), 2u);
-  EXPECT_GE(page->data[0].created_at, page->data[1].created_at)
-      << "newest-first listing: " << page->data[0].id << " (created_at " << page->data[0].created_at
-      << ") before " << page->data[1].id << " (created_at " << page->data[1].created_at << ")";
+  auto listed = env.files.List(kProject, {});
+  FP_ASSERT_OK(listed);
+  ASSERT_EQ(listed->data.size(), 2u);
+  std::vector<File> page;
+  for (const FileJson& f : listed->data) {
+    auto parsed = FileFromJson(f.json);
+    FP_ASSERT_OK(parsed);
+    page.push_back(*parsed);
+  }
+  EXPECT_GE(page[0].created_at, page[1].created_at)
+      << "newest-first listing: " << page[0].id << " (created_at " << page[0].created_at
+      << ") before " << page[1].id << " (created_at " << page[1].created_at << ")";
 }
 
 // --- Delete ------------------------------------------------------------------------------

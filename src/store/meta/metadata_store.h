@@ -32,6 +32,7 @@
 
 #include "common/status.h"
 #include "model/objects.h"
+#include "model/wire.h"
 
 namespace fileport {
 
@@ -108,6 +109,18 @@ class MetadataStore {
   virtual Result<File> GetFile(const std::string& project, const std::string& id) = 0;
   // Files of query.project ordered by id (see FileQuery); has_more when more rows follow.
   virtual Result<Page<File>> ListFiles(const FileQuery& query) = 0;
+  // The same page as ListFiles, as the files' wire objects (what GET /v1/files shows). This
+  // default writes ListFiles' files; a store that keeps each file's object written (files
+  // never change) reads those instead.
+  virtual Result<Page<FileJson>> ListFileJson(FileQuery query) {
+    query.shown_fields_only = true;
+    ASSIGN_OR_RETURN(Page<File> files, ListFiles(query));
+    Page<FileJson> page;
+    page.has_more = files.has_more;
+    page.data.reserve(files.data.size());
+    for (const File& f : files.data) page.data.push_back({f.id, ToJson(f)});
+    return page;
+  }
   // Deletes the row and moves its segments' keys to garbage due at `garbage_due`.
   // NotFound as GetFile.
   virtual Status DeleteFile(const std::string& project, const std::string& id,

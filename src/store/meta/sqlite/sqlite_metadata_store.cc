@@ -504,6 +504,14 @@ CREATE UNIQUE INDEX files_by_id ON files (id);
 CREATE INDEX files_by_project_purpose ON files (project, purpose, id);
 CREATE INDEX files_by_expiry ON files (expires_at, id);
 )sql",
+    // 4 → 5: each file's wire object, written once when the row is inserted (files never
+    // change), so that a listing reads one column per file instead of eight and copies it.
+    // Migrate writes it for the rows already there (RenderShownFiles): the wire format is
+    // C++'s (ToJson), not SQL's. A change to the File wire object needs a migration that sets
+    // the column to NULL, which Migrate then writes again.
+    R"sql(
+ALTER TABLE files ADD COLUMN shown TEXT;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -535,6 +543,36 @@ Result<File> ReadFileRow(Stmt& s) {
   f.mime_type = s.Text(9);
   ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
   return f;
+}
+
+// Writes files.shown wherever it is NULL (see migration 4 → 5), a thousand rows at a time in
+// (project, id) order, inside the migrating transaction.
+Status RenderShownFiles(Conn& c) {
+  std::string project, id;  // where the last batch stopped
+  while (true) {
+    std::vector<std::pair<File, std::string>> batch;  // each file and its project
+    {
+      ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_SHOWN_FILE_COLS ", project FROM files "
+                                         "WHERE (project, id) > (?, ?) AND shown IS NULL "
+                                         "ORDER BY project, id LIMIT 1000"));
+      s.BindAll(project, id);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        std::string row_project = s.Text(8);
+        File f = ReadShownFile(s, row_project);
+        batch.emplace_back(std::move(f), std::move(row_project));
+      }
+    }
+    if (batch.empty()) return Status::Ok();
+    for (const auto& [f, row_project] : batch) {
+      ASSIGN_OR_RETURN(Stmt u,
+                       c.Prepare("UPDATE files SET shown = ? WHERE project = ? AND id = ?"));
+      RETURN_IF_ERROR(u.BindAll(ToJson(f), row_project, f.id).Run());
+    }
+    project = batch.back().second;
+    id = batch.back().first.id;
+  }
 }
 
 Stmt& BindFile(Stmt& s, const File& f) {
@@ -715,6 +753,7 @@ Status SqliteMetadataStore::Migrate() {
     for (std::int64_t v = version; v < kSchemaVersion; ++v) {
       RETURN_IF_ERROR(c.Exec(kMigrations[v]));
     }
+    if (version != kSchemaVersion) RETURN_IF_ERROR(RenderShownFiles(c));
     if (version != kSchemaVersion) {
       // user_version is in the database header, so it commits with the DDL above.
       std::string sql = "PRAGMA user_version=" + std::to_string(kSchemaVersion);
@@ -792,8 +831,8 @@ Status CheckQuotaIn(Conn& c, const std::string& project, const Quota& quota,
 
 Status InsertFileRow(Conn& c, const File& file) {
   ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO files (" FP_FILE_COLS
-                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  return BindFile(s, file).Run();
+                                     ", shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  return BindFile(s, file).Bind(ToJson(file)).Run();
 }
 }  // namespace
 
@@ -818,26 +857,31 @@ Result<File> SqliteMetadataStore::GetFile(const std::string& project, const std:
   });
 }
 
-Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
+namespace {
+
+// One page of q's listing, `columns` of each row read by `read` (returning T or Result<T>).
+// A keyset walk of the table itself (stored in (project, id) order) or of
+// files_by_project_purpose. The expiry test is kept off the expiry index with unary '+': the
+// walk must follow id order.
+template <class T, class Impl, class F>
+Result<Page<T>> ListFileRows(Impl& impl, const FileQuery& q, std::string_view columns, F read) {
   RETURN_IF_ERROR(CheckLimit(q.limit));
   if (q.limit > kMaxListLimit) return InvalidArgument("limit must be at most 10000", "limit");
-  // A keyset walk of the table itself (stored in (project, id) order) or of
-  // files_by_project_purpose. The expiry test is kept off the expiry index with unary '+':
-  // the walk must follow id order.
-  std::string sql = q.shown_fields_only ? "SELECT " FP_SHOWN_FILE_COLS : "SELECT " FP_FILE_COLS;
+  std::string sql = "SELECT ";
+  sql += columns;
   sql += " FROM files WHERE project = ?";
   if (q.purpose) sql += " AND purpose = ?";
   if (q.after) sql += q.ascending ? " AND id > ?" : " AND id < ?";
   sql += " AND (+expires_at IS NULL OR +expires_at > ?)";
   sql += q.ascending ? " ORDER BY id ASC" : " ORDER BY id DESC";
   sql += " LIMIT ?";
-  return impl_->Read([&](Conn& c) -> Result<Page<File>> {
+  return impl.Read([&](Conn& c) -> Result<Page<T>> {
     ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
     s.Bind(q.project);
     if (q.purpose) s.Bind(*q.purpose);
     if (q.after) s.Bind(*q.after);
     s.BindAll(q.now, q.limit + 1);  // the extra row only says whether more follow
-    Page<File> page;
+    Page<T> page;
     page.data.reserve(static_cast<std::size_t>(std::min(q.limit, 1000)));
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -846,14 +890,29 @@ Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
         page.has_more = true;
         break;
       }
-      if (q.shown_fields_only) {
-        page.data.push_back(ReadShownFile(s, q.project));
-      } else {
-        ASSIGN_OR_RETURN(File f, ReadFileRow(s));
-        page.data.push_back(std::move(f));
-      }
+      Result<T> item = read(s);
+      if (!item.ok()) return item.status();
+      page.data.push_back(std::move(item).value());
     }
     return page;
+  });
+}
+
+}  // namespace
+
+Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
+  if (q.shown_fields_only) {
+    return ListFileRows<File>(*impl_, q, FP_SHOWN_FILE_COLS,
+                              [&](Stmt& s) { return ReadShownFile(s, q.project); });
+  }
+  return ListFileRows<File>(*impl_, q, FP_FILE_COLS, ReadFileRow);
+}
+
+Result<Page<FileJson>> SqliteMetadataStore::ListFileJson(FileQuery q) {
+  return ListFileRows<FileJson>(*impl_, q, "id, shown", [](Stmt& s) -> Result<FileJson> {
+    std::optional<std::string> json = s.OptText(1);
+    if (!json) return Corrupt("shown");  // Migrate writes every row's
+    return FileJson{s.Text(0), std::move(*json)};
   });
 }
 
