@@ -148,7 +148,7 @@ Result<File> FileService::Get(const std::string& project, const std::string& id)
   return f;
 }
 
-Result<Page<FileJson>> FileService::List(const std::string& project, const ListFilesParams& p) {
+Result<FileJsonPage> FileService::List(const std::string& project, const ListFilesParams& p) {
   if (p.limit < 1 || p.limit > 10000) {
     return InvalidArgument("limit must be between 1 and 10000, got " + std::to_string(p.limit),
                            "limit");

@@ -91,7 +91,7 @@ class FileService {
   // NotFound (param "id") for unknown, other project's and expired files.
   Result<File> Get(const std::string& project, const std::string& id);
   // A page of the project's files as their wire objects (what GET /v1/files shows).
-  Result<Page<FileJson>> List(const std::string& project, const ListFilesParams& params);
+  Result<FileJsonPage> List(const std::string& project, const ListFilesParams& params);
   Result<DeletedFile> Delete(const std::string& project, const std::string& id);
   // Opens [offset, offset+length) of the content (length < 0: to the end). All blobs the
   // range needs are opened before returning, so a racing delete cannot truncate the body.

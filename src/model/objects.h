@@ -76,12 +76,14 @@ struct DeletedFile {
   bool deleted = true;
 };
 
-// A file's wire object as ToJson(File) writes it, with the file's id: the unit a listing is
-// made of (MetadataStore::ListFileJson).
-struct FileJson {
-  std::string id;
-  std::string json;
-  bool operator==(const FileJson&) const = default;
+// A page of files as their wire objects (ToJson(File)), already joined: what a listing's
+// "data" holds (MetadataStore::ListFileJson).
+struct FileJsonPage {
+  std::string objects;   // the objects, comma-separated: the inside of the JSON array
+  std::string first_id;  // of the first and last object; empty when there is none
+  std::string last_id;
+  bool has_more = false;
+  bool operator==(const FileJsonPage&) const = default;
 };
 
 template <class T>

@@ -281,29 +281,33 @@ void WritePart(JsonOut& j, const UploadPart& p, bool with_bytes) {
 // Room for one listed object, so a page is written into one allocation.
 constexpr std::size_t kBytesPerListedObject = 256;
 
-template <class T, class F>
-std::string ListJson(const std::vector<T>& items, bool has_more, F write_item) {
-  JsonOut j(96 + items.size() * kBytesPerListedObject);
+// {"object":"list","data":[…],"first_id":…,"last_id":…,"has_more":…}: write_data(j) writes
+// the array; an empty first_id or last_id is null.
+template <class F>
+std::string ListEnvelope(std::size_t size_hint, F write_data, std::string_view first_id,
+                         std::string_view last_id, bool has_more) {
+  JsonOut j(96 + size_hint);
   j.Open();
   j.Key("object").String("list");
-  j.Key("data").OpenArray();
-  for (const auto& item : items) write_item(j, item);
-  j.CloseArray();
-  j.Key("first_id");
-  if (items.empty()) {
-    j.Null();
-  } else {
-    j.String(items.front().id);
-  }
-  j.Key("last_id");
-  if (items.empty()) {
-    j.Null();
-  } else {
-    j.String(items.back().id);
-  }
+  write_data(j.Key("data"));
+  j.Key("first_id").StringOrNull(first_id);
+  j.Key("last_id").StringOrNull(last_id);
   j.Key("has_more").Bool(has_more);
   j.Close();
   return std::move(j).Take();
+}
+
+template <class T, class F>
+std::string ListJson(const std::vector<T>& items, bool has_more, F write_item) {
+  return ListEnvelope(
+      items.size() * kBytesPerListedObject,
+      [&](JsonOut& j) {
+        j.OpenArray();
+        for (const auto& item : items) write_item(j, item);
+        j.CloseArray();
+      },
+      items.empty() ? std::string_view() : std::string_view(items.front().id),
+      items.empty() ? std::string_view() : std::string_view(items.back().id), has_more);
 }
 
 template <class T, class F>
@@ -411,10 +415,24 @@ std::string ToJson(const DeletedFile& d) {
   });
 }
 std::string ToJson(const Page<File>& page) { return ListJson(page.data, page.has_more, WriteFile); }
-std::string ToJson(const Page<FileJson>& page) {
-  return ListJson(page.data, page.has_more, [](JsonOut& j, const FileJson& f) {
-    j.Composed(f.json.size(), [&](char* p) { return JsonOut::Fixed(p, f.json); });
-  });
+std::string ToJson(const FileJsonPage& page) {
+  return ListEnvelope(
+      page.objects.size(),
+      [&](JsonOut& j) {
+        j.Composed(page.objects.size() + 2, [&](char* p) {
+          return JsonOut::Fixed(JsonOut::Fixed(JsonOut::Fixed(p, "["), page.objects), "]");
+        });
+      },
+      page.first_id, page.last_id, page.has_more);
+}
+void AppendFileJson(FileJsonPage& page, std::string_view id, std::string_view json) {
+  if (page.first_id.empty()) {
+    page.first_id = id;
+  } else {
+    page.objects += ',';
+  }
+  page.objects += json;
+  page.last_id = id;
 }
 std::string ToJson(const Page<UploadPart>& page) {
   return ListJson(page.data, page.has_more,

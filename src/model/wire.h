@@ -24,7 +24,9 @@ std::string ToJson(const DeletedFile& deleted);
 std::string ToJson(const Page<File>& page);
 // The same listing from objects already written: byte for byte what ToJson(Page<File>) writes
 // for the files they were written from.
-std::string ToJson(const Page<FileJson>& page);
+std::string ToJson(const FileJsonPage& page);
+// Appends a file's object to a page being made (a comma first unless it is the first).
+void AppendFileJson(FileJsonPage& page, std::string_view id, std::string_view json);
 std::string ToJson(const Page<UploadPart>& page);
 
 // The error envelope: {"error":{"message","type","param","code"}}; empty param/code → null.

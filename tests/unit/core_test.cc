@@ -696,7 +696,7 @@ TEST(FaultInjector, CountsEveryFallibleCallAcrossBothStoresAndTheirWritersAndRea
   auto f = env.files.List(kProject, {});
   FP_ASSERT_OK(f);
   env.faults.FailNth(1000, UnavailableFault());
-  FP_ASSERT_OK(env.Read(kProject, f->data[0].id));
+  FP_ASSERT_OK(env.Read(kProject, f->first_id));
   EXPECT_EQ(env.faults.Trace(), "meta.GetFile blob.NewReader meta.GetFile blob.Read blob.Read");
   EXPECT_EQ(env.faults.calls(), 5);
   EXPECT_FALSE(env.faults.fired());

@@ -584,10 +584,13 @@ struct CoreEnv {
   // Ids of the files `project` sees in a listing (newest first).
   std::vector<std::string> ListedFileIds(const std::string& project) {
     std::vector<std::string> out;
-    auto page = files.List(project, {});
+    auto listed = files.List(project, {});
+    EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+    if (!listed.ok()) return out;
+    auto page = FilePageFromJson(ToJson(*listed));
     EXPECT_TRUE(page.ok()) << page.status().ToString();
     if (page.ok()) {
-      for (const FileJson& f : page->data) out.push_back(f.id);
+      for (const File& f : page->data) out.push_back(f.id);
     }
     return out;
   }

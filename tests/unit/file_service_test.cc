@@ -347,17 +347,22 @@ class FileListTest : public FileServiceTest {
     ASSERT_TRUE(env.CreateFile("other", "x").ok());
   }
   std::vector<std::string> Ids(const ListFilesParams& p, bool* has_more = nullptr) {
-    auto page = env.files.List(kProject, p);
-    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    auto listed = env.files.List(kProject, p);
+    EXPECT_TRUE(listed.ok()) << listed.status().ToString();
     std::vector<std::string> out;
+    if (!listed.ok()) return out;
+    auto page = FilePageFromJson(ToJson(*listed));
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
     if (!page.ok()) return out;
-    for (const FileJson& f : page->data) {
+    std::vector<File> shown;
+    for (const File& f : page->data) {
       out.push_back(f.id);
       // Each listed object is the file's own, as GET /v1/files/{id} would show it.
-      auto shown = env.files.Get(kProject, f.id);
-      EXPECT_TRUE(shown.ok()) << shown.status().ToString();
-      if (shown.ok()) EXPECT_EQ(f.json, ToJson(*shown));
+      auto got = env.files.Get(kProject, f.id);
+      EXPECT_TRUE(got.ok()) << got.status().ToString();
+      if (got.ok()) shown.push_back(*got);
     }
+    EXPECT_EQ(ToJson(*listed), ToJson(Page<File>{shown, listed->has_more}));
     if (has_more) *has_more = page->has_more;
     return out;
   }
@@ -442,13 +447,10 @@ TEST_F(FileServiceTest, ListOrderAgreesWithCreatedAt) {
 
   auto listed = env.files.List(kProject, {});
   FP_ASSERT_OK(listed);
-  ASSERT_EQ(listed->data.size(), 2u);
-  std::vector<File> page;
-  for (const FileJson& f : listed->data) {
-    auto parsed = FileFromJson(f.json);
-    FP_ASSERT_OK(parsed);
-    page.push_back(*parsed);
-  }
+  auto parsed = FilePageFromJson(ToJson(*listed));
+  FP_ASSERT_OK(parsed);
+  const std::vector<File>& page = parsed->data;
+  ASSERT_EQ(page.size(), 2u);
   EXPECT_GE(page[0].created_at, page[1].created_at)
       << "newest-first listing: " << page[0].id << " (created_at " << page[0].created_at
       << ") before " << page[1].id << " (created_at " << page[1].created_at << ")";

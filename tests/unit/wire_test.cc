@@ -134,6 +134,17 @@ TEST(WireTest, ObjectsHaveEveryKeyInTheApisOrder) {
   page.has_more = true;
   EXPECT_EQ(ToJson(page), R"({"object":"list","data":[)" + ToJson(f) +
                               R"(],"first_id":"file-a","last_id":"file-a","has_more":true})");
+  // The same listing from objects already written, joined as a store reads them.
+  FileJsonPage joined;
+  EXPECT_EQ(ToJson(joined), ToJson(Page<File>{}));
+  File g = f;
+  g.id = "file-b";
+  g.filename = "b\"\n.txt";
+  for (const File* each : {&f, &g, &f}) AppendFileJson(joined, each->id, ToJson(*each));
+  joined.has_more = true;
+  EXPECT_EQ(joined.first_id, "file-a");
+  EXPECT_EQ(joined.last_id, "file-a");
+  EXPECT_EQ(ToJson(joined), ToJson(Page<File>{{f, g, f}, true}));
   UploadPart p;
   p.id = "part_a";
   p.created_at = 5;

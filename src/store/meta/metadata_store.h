@@ -112,13 +112,12 @@ class MetadataStore {
   // The same page as ListFiles, as the files' wire objects (what GET /v1/files shows). This
   // default writes ListFiles' files; a store that keeps each file's object written (files
   // never change) reads those instead.
-  virtual Result<Page<FileJson>> ListFileJson(FileQuery query) {
+  virtual Result<FileJsonPage> ListFileJson(FileQuery query) {
     query.shown_fields_only = true;
     ASSIGN_OR_RETURN(Page<File> files, ListFiles(query));
-    Page<FileJson> page;
+    FileJsonPage page;
     page.has_more = files.has_more;
-    page.data.reserve(files.data.size());
-    for (const File& f : files.data) page.data.push_back({f.id, ToJson(f)});
+    for (const File& f : files.data) AppendFileJson(page, f.id, ToJson(f));
     return page;
   }
   // Deletes the row and moves its segments' keys to garbage due at `garbage_due`.

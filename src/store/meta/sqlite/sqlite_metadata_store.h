@@ -50,7 +50,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<File> GetFile(const std::string& project, const std::string& id) override;
   Result<Page<File>> ListFiles(const FileQuery& query) override;
   // Reads each file's wire object as written at insert (the column `shown`).
-  Result<Page<FileJson>> ListFileJson(FileQuery query) override;
+  Result<FileJsonPage> ListFileJson(FileQuery query) override;
   Status DeleteFile(const std::string& project, const std::string& id,
                     std::int64_t garbage_due) override;
   Result<std::vector<File>> ListExpiredFiles(std::int64_t now, int limit) override;
