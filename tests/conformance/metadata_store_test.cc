@@ -743,19 +743,26 @@ TEST_P(MetadataStoreConformance, ListFilesShowsOnlyTheProjectsFiles) {
   EXPECT_TRUE(more);
 }
 
+// File n of project "p", its shown fields varied by n: odd ones are batch files, even ones
+// assistants files that expire, file 3 failed with details.
+File VariedFile(int n) {
+  File f = MakeFile("p", FileId(n));
+  f.purpose = n % 2 ? "batch" : "assistants";
+  f.bytes = 1000 + n;
+  f.created_at = kT0 + n;
+  if (n % 2 == 0) f.expires_at = kT0 + 100000 + n;
+  f.status = n == 3 ? "error" : "processed";
+  if (n == 3) f.status_details = "bad line 7";
+  return f;
+}
+
 // A listing that only shows the files may leave out what it does not show (segments, the MIME
 // type), never a field of the wire object.
 TEST_P(MetadataStoreConformance, ListFilesShownFieldsOnlyKeepsEveryShownField) {
   std::vector<File> put;
   for (int n = 1; n <= 4; ++n) {
-    File f = MakeFile("p", FileId(n));
-    f.purpose = n % 2 ? "batch" : "assistants";
-    f.bytes = 1000 + n;
-    f.created_at = kT0 + n;
-    if (n % 2 == 0) f.expires_at = kT0 + 100000 + n;
+    File f = VariedFile(n);
     f.filename = "file-" + std::to_string(n) + ".jsonl";
-    f.status = n == 3 ? "error" : "processed";
-    if (n == 3) f.status_details = "bad line 7";
     PutFile(f);
     put.push_back(f);
   }
@@ -792,15 +799,9 @@ TEST_P(MetadataStoreConformance, ListFilesShownFieldsOnlyKeepsEveryShownField) {
 // each object byte for byte ToJson of the file, the same has_more, and the same refusals.
 TEST_P(MetadataStoreConformance, ListFileJsonIsListFilesAsTheWireShowsIt) {
   for (int n = 1; n <= 7; ++n) {
-    File f = MakeFile("p", FileId(n));
-    f.purpose = n % 2 ? "batch" : "assistants";
-    f.bytes = 1000 + n;
-    f.created_at = kT0 + n;
-    if (n % 2 == 0) f.expires_at = kT0 + 100000 + n;
+    File f = VariedFile(n);
     if (n == 5) f.expires_at = kT0;  // expired: listed by neither
     f.filename = n == 4 ? "quote\" back\\slash \x01 caf\xc3\xa9.txt" : "f" + std::to_string(n);
-    f.status = n == 3 ? "error" : "processed";
-    if (n == 3) f.status_details = "bad line 7";
     PutFile(f);
   }
   PutFile(MakeFile("q", FileId(9)));
