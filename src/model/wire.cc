@@ -282,11 +282,14 @@ void WritePart(JsonOut& j, const UploadPart& p, bool with_bytes) {
 constexpr std::size_t kBytesPerListedObject = 256;
 
 // {"object":"list","data":[…],"first_id":…,"last_id":…,"has_more":…}: write_data(j) writes
-// the array; an empty first_id or last_id is null.
+// the array, in at most `data_bytes` when it can say (then the listing is written into one
+// allocation); an empty first_id or last_id is null.
 template <class F>
-std::string ListEnvelope(std::size_t size_hint, F write_data, std::string_view first_id,
+std::string ListEnvelope(std::size_t data_bytes, F write_data, std::string_view first_id,
                          std::string_view last_id, bool has_more) {
-  JsonOut j(96 + size_hint);
+  constexpr std::size_t kFixedBytes = 96;  // the keys, punctuation, "list", null, false
+  JsonOut j(kFixedBytes + data_bytes + JsonOut::QuotedMax(first_id) +
+            JsonOut::QuotedMax(last_id));
   j.Open();
   j.Key("object").String("list");
   write_data(j.Key("data"));
@@ -416,10 +419,11 @@ std::string ToJson(const DeletedFile& d) {
 }
 std::string ToJson(const Page<File>& page) { return ListJson(page.data, page.has_more, WriteFile); }
 std::string ToJson(const FileJsonPage& page) {
+  const std::size_t array_bytes = page.objects.size() + 2;  // with its brackets
   return ListEnvelope(
-      page.objects.size(),
+      array_bytes + 1,  // Composed's room for a separator
       [&](JsonOut& j) {
-        j.Composed(page.objects.size() + 2, [&](char* p) {
+        j.Composed(array_bytes, [&](char* p) {
           return JsonOut::Fixed(JsonOut::Fixed(JsonOut::Fixed(p, "["), page.objects), "]");
         });
       },

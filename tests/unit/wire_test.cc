@@ -140,11 +140,11 @@ TEST(WireTest, ObjectsHaveEveryKeyInTheApisOrder) {
   File g = f;
   g.id = "file-b";
   g.filename = "b\"\n.txt";
-  for (const File* each : {&f, &g, &f}) AppendFileJson(joined, each->id, ToJson(*each));
+  for (const File* each : {&f, &f, &g}) AppendFileJson(joined, each->id, ToJson(*each));
   joined.has_more = true;
   EXPECT_EQ(joined.first_id, "file-a");
-  EXPECT_EQ(joined.last_id, "file-a");
-  EXPECT_EQ(ToJson(joined), ToJson(Page<File>{{f, g, f}, true}));
+  EXPECT_EQ(joined.last_id, "file-b");
+  EXPECT_EQ(ToJson(joined), ToJson(Page<File>{{f, f, g}, true}));
   UploadPart p;
   p.id = "part_a";
   p.created_at = 5;
