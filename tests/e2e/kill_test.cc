@@ -1229,6 +1229,25 @@ TEST(DrainTest, SigtermLetsTheRequestInProgressFinishAndRefusesNewConnections) {
   ASSERT_TRUE(SendAll(fd, "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
                           "boundary=b\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n" +
                           head_part + payload.substr(0, payload.size() / 2)));
+  // The request is in progress once the server has begun reading its body, which /metrics
+  // counts (no other request here has one). Before that the connection may still be in the
+  // listen queue, and a drain rightly drops what has not begun.
+  {
+    HttpClient probe_client(server.base_url());
+    const std::string counter = "\nfileport_received_bytes_total ";
+    const auto begun_by = SteadyClock::now() + std::chrono::seconds(20);
+    std::int64_t received = 0;
+    while (SteadyClock::now() < begun_by) {
+      auto m = probe_client.Get("/metrics");
+      ASSERT_EQ(m.status, 200) << m.body;
+      auto at = m.body.find(counter);
+      ASSERT_NE(at, std::string::npos) << m.body;
+      received = std::stoll(m.body.substr(at + counter.size()));
+      if (received > 0) break;
+      std::this_thread::sleep_for(milliseconds(5));  // bounded polling for the server to read
+    }
+    ASSERT_GT(received, 0) << "the POST's body never reached the server";
+  }
   server.SendTerm();
   // The listening socket closes: new connections are refused (bounded wait for the signal).
   const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
