@@ -152,6 +152,8 @@ Dispatch Api::OnHeaders(const ApiRequest& req) {
   }
   if (seg.empty() || seg[0] != "v1") return Respond(InvalidUrl(req, path));
 
+  // The key check and the route's look-ups read one snapshot, in one read transaction.
+  const MetadataStore::SharedReads reads = ctx_.meta.ShareReads();
   const std::string* authz = req.Header("authorization");
   auto project = auth_.Authenticate(authz ? std::optional<std::string_view>(*authz)
                                           : std::optional<std::string_view>());

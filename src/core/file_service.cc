@@ -209,7 +209,6 @@ Result<std::unique_ptr<BlobReader>> FileService::OpenSegments(const File& file,
     seg_start = seg_end;
     if (seg_start >= end) break;
   }
-  RETURN_IF_ERROR(ctx_.meta.GetFile(file.project, file.id).status());
   return std::unique_ptr<BlobReader>(new ConcatReader(std::move(readers), length));
 }
 

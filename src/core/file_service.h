@@ -100,8 +100,9 @@ class FileService {
   // Get without opening: for HEAD, conditional requests and range validation.
   Result<File> GetForDownload(const std::string& project, const std::string& id);
   // Opens a reader over `file` (already fetched) for [offset, offset+length). Every blob the
-  // range needs is opened, then the row is looked up again: a delete that won the race answers
-  // NotFound, and one that comes later cannot cut the body short (the blobs are open).
+  // range needs is opened before any byte is read: a blob a delete has already taken answers
+  // NotFound, and a delete that comes later cannot cut the body short (the blobs are open).
+  // The download is ordered before any delete that did not end before the file was fetched.
   Result<std::unique_ptr<BlobReader>> OpenSegments(const File& file, std::int64_t offset,
                                                    std::int64_t length);
 

@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1519,6 +1520,28 @@ TEST_P(MetadataStoreConformance, ListPartsOfUnknownOrForeignUploadIsNotFound) {
                       "No such Upload object: " + UploadId(2), "upload_id"));
 }
 
+// A scope of shared reads changes no answer: a write inside it is seen by the reads after it,
+// a missing row is still NotFound, and a scope begun inside another ends nothing.
+TEST_P(MetadataStoreConformance, SharedReadsChangeNoAnswer) {
+  PutFile(MakeFile("p", FileId(1)));
+  {
+    const MetadataStore::SharedReads reads = store().ShareReads();
+    ASSERT_OK(store().GetFile("p", FileId(1)));
+    PutFile(MakeFile("p", FileId(2)));
+    ASSERT_OK(store().GetFile("p", FileId(2)));
+    EXPECT_CODE(store().GetFile("p", FileId(3)), StatusCode::kNotFound);
+    { const MetadataStore::SharedReads inner = store().ShareReads(); }
+    auto listed = store().ListFiles(Query("p"));
+    ASSERT_TRUE(IsOk(listed));
+    EXPECT_EQ(IdsOf(listed->data), (std::vector<std::string>{FileId(2), FileId(1)}));
+    ASSERT_OK(store().DeleteFile("p", FileId(1), kT0));
+    EXPECT_CODE(store().GetFile("p", FileId(1)), StatusCode::kNotFound);
+  }
+  auto after = store().ListFiles(Query("p"));
+  ASSERT_TRUE(IsOk(after));
+  EXPECT_EQ(IdsOf(after->data), (std::vector<std::string>{FileId(2)}));
+}
+
 TEST_P(MetadataStoreConformance, ReadersSeeConsistentPagesWhileWritersInsert) {
   constexpr int kWriters = 3;
   constexpr int kFilesPerWriter = 40;
@@ -2509,6 +2532,94 @@ TEST_F(SqliteMetadataStoreTest, NewerSchemaIsFailedPrecondition) {
   ASSERT_EQ(sqlite3_exec(db.get(), "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
   db.reset();
   EXPECT_CODE(SqliteMetadataStore::Open(DbPath()), StatusCode::kFailedPrecondition);
+}
+
+// A file with no segments, which needs no write intent.
+File BareFile(int n) {
+  File f = MakeFile("p", FileId(n));
+  f.segments.clear();
+  return f;
+}
+
+std::size_t CountFiles(MetadataStore& store) {
+  auto page = store.ListFiles(Query("p"));
+  EXPECT_TRUE(IsOk(page));
+  return page.ok() ? page->data.size() : 0;
+}
+
+// Outside a scope every read is a snapshot of its own: the control for the tests below.
+TEST_F(SqliteMetadataStoreTest, ReadsOutsideAScopeSeeEachCommittedWrite) {
+  auto a = SqliteMetadataStore::Open(DbPath());
+  auto b = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(a) && IsOk(b));
+  ASSERT_OK((*a)->InsertFile(BareFile(1)));
+  EXPECT_EQ(CountFiles(**a), 1u);
+  ASSERT_OK((*b)->InsertFile(BareFile(2)));
+  EXPECT_EQ(CountFiles(**a), 2u);
+}
+
+// A scope's reads are one transaction: a file another connection inserts meanwhile is not
+// seen until the scope ends, or until a read fails (which ends the transaction).
+TEST_F(SqliteMetadataStoreTest, SharedReadsAreOneSnapshotUntilTheScopeEndsOrAReadFails) {
+  auto a = SqliteMetadataStore::Open(DbPath());
+  auto b = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(a) && IsOk(b));
+  ASSERT_OK((*a)->InsertFile(BareFile(1)));
+  {
+    const MetadataStore::SharedReads reads = (*a)->ShareReads();
+    EXPECT_EQ(CountFiles(**a), 1u);
+    ASSERT_OK((*b)->InsertFile(BareFile(2)));
+    EXPECT_EQ(CountFiles(**a), 1u);
+    ASSERT_OK((*a)->GetFile("p", FileId(1)));
+    EXPECT_CODE((*a)->GetFile("p", FileId(2)), StatusCode::kNotFound);
+    EXPECT_EQ(CountFiles(**a), 2u);  // the failed read ended the snapshot
+    ASSERT_OK((*b)->InsertFile(BareFile(3)));
+    EXPECT_EQ(CountFiles(**a), 2u);
+  }
+  EXPECT_EQ(CountFiles(**a), 3u);
+}
+
+// A write by the scope's own thread ends its transaction: the reads after it see the write,
+// and a scope begun inside another ends nothing of the outer one.
+TEST_F(SqliteMetadataStoreTest, AWriteInAScopeIsSeenAndAnInnerScopeEndsNothing) {
+  auto a = SqliteMetadataStore::Open(DbPath());
+  auto b = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(a) && IsOk(b));
+  const MetadataStore::SharedReads reads = (*a)->ShareReads();
+  EXPECT_EQ(CountFiles(**a), 0u);
+  ASSERT_OK((*a)->InsertFile(BareFile(1)));
+  EXPECT_EQ(CountFiles(**a), 1u);
+  { const MetadataStore::SharedReads inner = (*a)->ShareReads(); }
+  ASSERT_OK((*b)->InsertFile(BareFile(2)));
+  EXPECT_EQ(CountFiles(**a), 1u);
+}
+
+// The scope gives its reader back: with a pool of one, another thread reads after it ends
+// (a reader kept would leave that thread waiting for good; the wait here is bounded).
+TEST_F(SqliteMetadataStoreTest, AScopeGivesItsReaderBack) {
+  auto opened = SqliteMetadataStore::Open(DbPath(), {.pool_size = 1});
+  ASSERT_TRUE(IsOk(opened));
+  MetadataStore& store = **opened;
+  auto count_elsewhere = [&]() -> std::size_t {
+    auto other = std::async(std::launch::async, [&] { return CountFiles(store); });
+    if (other.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      ADD_FAILURE() << "the pool's one reader was not given back";
+      std::abort();  // the waiting thread cannot be joined
+    }
+    return other.get();
+  };
+  ASSERT_OK(store.InsertFile(BareFile(1)));
+  {
+    const MetadataStore::SharedReads reads = store.ShareReads();
+    EXPECT_EQ(CountFiles(store), 1u);
+  }
+  EXPECT_EQ(count_elsewhere(), 1u);
+  {
+    const MetadataStore::SharedReads reads = store.ShareReads();
+    EXPECT_EQ(CountFiles(store), 1u);
+    ASSERT_OK(store.InsertFile(BareFile(2)));  // a write gives the reader back at once
+    EXPECT_EQ(count_elsewhere(), 2u);
+  }
 }
 
 TEST_F(SqliteMetadataStoreTest, WriteLockHeldElsewhereIsUnavailableWhileReadsGoOn) {

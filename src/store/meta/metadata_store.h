@@ -181,6 +181,36 @@ class MetadataStore {
   // service never runs open again: revoking every key locks everyone out rather than letting
   // everyone in.
   virtual Result<bool> HasApiKeys() = 0;
+
+  // --- Shared reads --------------------------------------------------------------------
+  // While the returned scope lives, this thread's reads of this store share one read
+  // transaction, so one snapshot: the first read begins it, and the scope's end or a write by
+  // this thread ends it (a read after that write begins a new one and sees the write). For a
+  // request's look-ups (its key, then its file), which would otherwise each begin and end a
+  // transaction of their own. Scopes do not nest: one begun inside another shares nothing.
+  // Stores whose transactions cost nothing to begin share nothing (the default).
+  class SharedReads {
+   public:
+    SharedReads(const SharedReads&) = delete;
+    SharedReads& operator=(const SharedReads&) = delete;
+    ~SharedReads() {
+      if (store_) store_->EndSharedReads();
+    }
+
+   private:
+    friend class MetadataStore;
+    explicit SharedReads(MetadataStore* store) : store_(store) {}
+    MetadataStore* store_;  // null: nothing shared
+  };
+  [[nodiscard]] SharedReads ShareReads() {
+    return SharedReads(BeginSharedReads() ? this : nullptr);
+  }
+
+ protected:
+  // False when this thread's reads are not shared (the default, or a scope is already open).
+  virtual bool BeginSharedReads() { return false; }
+  // Called once for every BeginSharedReads that returned true, on the same thread.
+  virtual void EndSharedReads() {}
 };
 
 }  // namespace fileport

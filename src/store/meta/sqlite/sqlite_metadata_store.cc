@@ -668,6 +668,15 @@ Result<std::optional<UploadState>> ReadUploadState(Conn& c, const std::string& p
 
 }  // namespace
 
+// This thread's shared read transaction (MetadataStore::ShareReads): whose store, its reader
+// once a read took one, and whether a transaction is open on it.
+struct SharedRead {
+  const void* store = nullptr;  // the Impl whose reads are shared; null: none
+  std::optional<ReaderPool::Lease> lease;
+  bool open = false;
+};
+thread_local SharedRead t_shared;
+
 // ---- Impl ----------------------------------------------------------------------------------
 
 struct SqliteMetadataStore::Impl {
@@ -681,6 +690,7 @@ struct SqliteMetadataStore::Impl {
   // writer before the commit. Any error rolls everything back.
   template <class F>
   std::invoke_result_t<F, Conn&> Write(F&& body) {
+    if (t_shared.store == this) EndSharedTransaction();  // later reads see this write
     std::lock_guard lock(write_mu);
     Conn& c = *writer;
     TxnGuard txn(c);
@@ -694,6 +704,7 @@ struct SqliteMetadataStore::Impl {
   // Runs body(Conn&) in a read transaction on a pooled reader: one consistent snapshot.
   template <class F>
   std::invoke_result_t<F, Conn&> Read(F&& body) {
+    if (t_shared.store == this) return ReadShared(body);
     ReaderPool::Lease lease = readers.Acquire();
     Conn& c = *lease;
     TxnGuard txn(c);
@@ -703,7 +714,43 @@ struct SqliteMetadataStore::Impl {
     RETURN_IF_ERROR(txn.Commit());
     return result;
   }
+
+  // Read, in this thread's shared transaction: begun by the first read, ended by the scope, a
+  // write, or a read that fails (the next read then begins afresh).
+  template <class F>
+  std::invoke_result_t<F, Conn&> ReadShared(F& body) {
+    if (!t_shared.lease) t_shared.lease.emplace(readers.Acquire());
+    Conn& c = **t_shared.lease;
+    if (!t_shared.open) {
+      RETURN_IF_ERROR(c.RunCached("BEGIN"));
+      t_shared.open = true;
+    }
+    auto result = body(c);
+    if (!result.ok()) EndSharedTransaction();
+    return result;
+  }
+
+  // Ends this thread's shared transaction, if one is open, and returns its reader.
+  static void EndSharedTransaction() {
+    if (t_shared.open) {
+      Conn& c = **t_shared.lease;
+      if (!c.RunCached("COMMIT").ok()) c.RollbackIfOpen();  // a read has nothing to keep
+      t_shared.open = false;
+    }
+    t_shared.lease.reset();
+  }
 };
+
+bool SqliteMetadataStore::BeginSharedReads() {
+  if (t_shared.store != nullptr) return false;
+  t_shared.store = impl_.get();
+  return true;
+}
+
+void SqliteMetadataStore::EndSharedReads() {
+  Impl::EndSharedTransaction();
+  t_shared.store = nullptr;
+}
 
 SqliteMetadataStore::SqliteMetadataStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SqliteMetadataStore::~SqliteMetadataStore() = default;

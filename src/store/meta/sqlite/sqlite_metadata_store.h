@@ -77,6 +77,11 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<ApiKey> FindApiKey(const std::string& secret_sha256_hex) override;
   Result<bool> HasApiKeys() override;
 
+ protected:
+  // Each read transaction takes and drops a WAL read lock, a lock call on the -shm file.
+  bool BeginSharedReads() override;
+  void EndSharedReads() override;
+
  private:
   struct Impl;
   explicit SqliteMetadataStore(std::unique_ptr<Impl> impl);
