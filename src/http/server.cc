@@ -45,6 +45,11 @@ constexpr std::size_t kLingerBytes = 64ull << 20;     // read and dropped after 
 constexpr auto kLingerTime = std::chrono::seconds(2);
 // What one worker turn of a zero-copy download sends at most before yielding the worker.
 constexpr std::int64_t kSendfileTurnBytes = 16ll << 20;
+// Requests of one connection a worker serves in a row before the loop takes it back.
+constexpr int kRequestsHere = 16;
+
+// The session whose next request head this worker thread has just read (NextRequestHere).
+thread_local const void* t_head_here = nullptr;
 
 struct Shared {
   Api& api;
@@ -108,6 +113,11 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   // ---------------------------------------------------------------- request header
   void ReadHeader() {
+    PrepareHeader();
+    WaitForHeader();
+  }
+
+  void PrepareHeader() {
     raw_body_ = false;
     raw_left_ = 0;
     parser_.emplace();
@@ -115,12 +125,74 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(boost::none);  // limits are the API's to judge, per route
     req_ = ApiRequest{};
     response_started_ = false;
+  }
+
+  // The loop reads the rest of the header (what has arrived of it is already parsed).
+  void WaitForHeader() {
     stream_.expires_after(first_request_ ? shared_.options.header_timeout
                                          : shared_.options.keepalive_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               self->OnHeader(ec);
                             });
+  }
+
+  // On a worker that has just sent an answer in full: when the client's next request head has
+  // already arrived, it is read and served on this worker (by ServeWaiting), sparing the
+  // event loop a wake-up and the pool a hand-off; a keep-alive client that asks again as soon
+  // as it has its answer often gets here first. Anything else goes back to the loop as before:
+  // nothing yet or only part of a head (the loop waits for the rest), an error, or a client
+  // this worker has already served kRequestsHere times in a row (the others get their turn).
+  void NextRequestHere() {
+    body_.clear();
+    bytes_in_ = bytes_out_ = 0;
+    PrepareHeader();
+    if (served_here_ < kRequestsHere) {
+      beast::error_code ec;
+      if (ReadHeaderNoWait(ec)) {
+        t_head_here = this;  // served by ServeWaiting when this worker's task returns
+        return;
+      }
+      if (ec) return OnLoop([self = shared_from_this(), ec] { self->OnHeader(ec); });
+    }
+    WaitForHeader();
+  }
+
+  // Parses what the socket has of the next head, without waiting: true when the head is
+  // complete; false with `ec` clear when more must be waited for, else with the error.
+  bool ReadHeaderNoWait(beast::error_code& ec) {
+    for (;;) {
+      if (buffer_.size() > 0) {
+        buffer_.consume(parser_->put(buffer_.data(), ec));
+        if (ec == http::error::need_more) {
+          ec = {};
+        } else if (ec) {
+          return false;
+        }
+      }
+      if (parser_->is_header_done()) return true;
+      const std::size_t room = beast::read_size(buffer_, 65536);
+      if (room == 0) {
+        ec = http::error::header_limit;
+        return false;
+      }
+      const auto space = buffer_.prepare(room);
+      const ssize_t n =
+          ::recv(stream_.socket().native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        buffer_.commit(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n == 0) {
+        ec = buffer_.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
+        return false;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec = beast::error_code(errno, beast::system_category());
+      }
+      return false;
+    }
   }
 
   void OnHeader(beast::error_code ec) {
@@ -145,6 +217,14 @@ class Session : public std::enable_shared_from_this<Session> {
       r.close = true;
       return WriteResponse(std::move(r));
     }
+    BeginRequest();
+    served_here_ = 0;
+    // Routing, authentication and the first store look-ups may block: run them on a worker.
+    OnWorker([self = shared_from_this()] { self->Serve(); });
+  }
+
+  // The request whose head the parser holds.
+  void BeginRequest() {
     first_request_ = false;
     start_ = std::chrono::steady_clock::now();
     auto& msg = parser_->get();
@@ -163,16 +243,28 @@ class Session : public std::enable_shared_from_this<Session> {
     shared_.metrics.requests_total++;
     shared_.metrics.in_flight++;
     in_flight_ = true;
+  }
 
-    // Routing, authentication and the first store look-ups may block: run them on a worker.
-    OnWorker([self = shared_from_this()] {
-      auto d = std::make_shared<Dispatch>(self->shared_.api.OnHeaders(self->req_));
-      if (self->SendDirect(*d)) return;
-      if (d->kind == Dispatch::Kind::kRespond && self->CanRespondHere(d->response)) {
-        return self->RespondHere(std::move(d->response));
-      }
-      self->OnLoop([self, d] { self->OnDispatch(std::move(*d)); });
-    });
+  // On a worker, at the end of each of this session's worker tasks: serves each next request
+  // NextRequestHere found waiting. The mark is the thread's own: once a task has handed the
+  // session on, another thread may be serving it already.
+  void ServeWaiting() {
+    while (t_head_here == this) {
+      t_head_here = nullptr;
+      ++served_here_;
+      BeginRequest();
+      Serve();
+    }
+  }
+
+  // On a worker: routes and answers the request begun.
+  void Serve() {
+    auto d = std::make_shared<Dispatch>(shared_.api.OnHeaders(req_));
+    if (SendDirect(*d)) return;
+    if (d->kind == Dispatch::Kind::kRespond && CanRespondHere(d->response)) {
+      return RespondHere(std::move(d->response));
+    }
+    OnLoop([self = shared_from_this(), d] { self->OnDispatch(std::move(*d)); });
   }
 
   // Runs fn on the worker pool; an exception becomes a 500 for this request.
@@ -181,7 +273,9 @@ class Session : public std::enable_shared_from_this<Session> {
     net::post(shared_.pool, [self = shared_from_this(), fn = std::forward<F>(fn)]() mutable {
       try {
         fn();
+        self->ServeWaiting();
       } catch (const std::exception& e) {
+        t_head_here = nullptr;
         spdlog::error("{} worker failed: {}", self->req_.request_id, e.what());
         self->OnLoop([self] {
           ApiResponse r = ErrorResponse(Internal("The server had an error processing the request"));
@@ -591,7 +685,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const beast::error_code ec = SendWithoutWaiting(reply->sr);
     if (!ec && reply->sr.is_done() && !close_after_) {
       LogRequest({});
-      return NextRequest();
+      return NextRequestHere();
     }
     OnLoop([self = shared_from_this(), reply, ec] {
       if (ec) return self->AfterResponse(ec);
@@ -754,7 +848,7 @@ class Session : public std::enable_shared_from_this<Session> {
       CountSent(result.sent);
       ReleaseDownload();
       LogRequest({});
-      return NextRequest();
+      return NextRequestHere();
     }
     OnLoop([self = shared_from_this(), result] { self->OnSendfileTurn(result); });
   }
@@ -958,6 +1052,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::buffer_body>> parser_;
   ApiRequest req_;
   bool first_request_ = true;
+  int served_here_ = 0;  // requests one worker has served in a row (see NextRequestHere)
   bool keep_alive_ = true;
   bool expect_continue_ = false;
   bool in_flight_ = false;

@@ -172,6 +172,8 @@ bool RawConnection::Send(std::string_view data) {
   return true;
 }
 
+bool RawConnection::ShutdownWrite() { return ::shutdown(fd_, SHUT_WR) == 0; }
+
 bool RawConnection::Fill(std::size_t n, std::string* error) {
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   char buf[64 * 1024];

@@ -143,6 +143,8 @@ class RawConnection {
   bool connected() const { return fd_ >= 0; }
   // Writes all of `data`; false when the peer is gone.
   bool Send(std::string_view data);
+  // Ends this side's sending (the peer reads end of stream), keeping the reading side open.
+  bool ShutdownWrite();
   // Reads the next response (an interim 100 Continue counts as one). Status 0 with
   // transport_error set on timeout, close or garbage. `head`: the request was HEAD (no body).
   HttpResponse ReadResponse(bool head = false);

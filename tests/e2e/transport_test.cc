@@ -259,6 +259,97 @@ TEST_F(TransportTest, AnAnswerLargerThanTheSocketTakesArrivesWholeAndKeepsTheCon
   EXPECT_EQ(JsonObject(one).at("filename").as_string(), std::string(400, 'a') + ".jsonl");
 }
 
+// Requests sent back to back, without waiting for the answers (HTTP/1.1 pipelining): each is
+// answered once, in order, with its own bytes. More of them than one worker serves in a row
+// before the loop takes the connection back, and of every kind of answer: JSON, a zero-copy
+// download, a range, an error.
+TEST_F(TransportTest, PipelinedRequestsAreAnsweredInOrder) {
+  const std::string data = RandomBytes(200 * 1024 + 7, 33);
+  auto created = client().CreateFile(data, "p.bin", "assistants");
+  ASSERT_EQ(created.status, 200) << Describe(created);
+  const std::string id = created.Field("id");
+  const std::string get = "GET /v1/files/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string content = "GET /v1/files/" + id + "/content HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string range =
+      "GET /v1/files/" + id + "/content HTTP/1.1\r\nHost: x\r\nRange: bytes=100-199\r\n\r\n";
+  const std::string missing = "GET /v1/files/file-nope HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::vector<std::string> kinds = {get, content, range, missing};
+  constexpr int kRequests = 41;
+  std::string all;
+  for (int i = 0; i < kRequests; ++i) all += kinds[i % kinds.size()];
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send(all));
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = conn.ReadResponse();
+    switch (i % kinds.size()) {
+      case 0:
+        ASSERT_EQ(r.status, 200) << i << " " << Describe(r);
+        EXPECT_EQ(r.Field("id"), id) << i;
+        break;
+      case 1:
+        ASSERT_EQ(r.status, 200) << i << " " << Describe(r);
+        EXPECT_TRUE(r.body == data) << i << ": " << r.body.size() << " bytes";
+        break;
+      case 2:
+        ASSERT_EQ(r.status, 206) << i << " " << Describe(r);
+        EXPECT_EQ(r.body, data.substr(100, 100)) << i;
+        break;
+      case 3:
+        ExpectError(r, 404, "No such File object: file-nope", "id");
+        break;
+    }
+  }
+  // The connection still carries a request sent on its own.
+  ASSERT_TRUE(conn.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(conn.ReadResponse().status, 200);
+}
+
+// The next request's head only partly there when the answer before it is sent: the rest,
+// sent once that answer is read, completes it.
+TEST_F(TransportTest, APipelinedHeadThatArrivesInPiecesIsStillOneRequest) {
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  const std::string second = "GET /v1/files/file-nope HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE(conn.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + second.substr(0, 20)));
+  auto first = conn.ReadResponse();
+  EXPECT_EQ(first.status, 200) << Describe(first);
+  EXPECT_EQ(first.body, R"({"status":"ok"})");
+  ASSERT_TRUE(conn.Send(second.substr(20)));
+  ExpectError(conn.ReadResponse(), 404, "No such File object: file-nope", "id");
+}
+
+// A client that sends its requests and then ends its side of the connection gets every
+// answer, and then the server closes.
+TEST_F(TransportTest, PipelinedRequestsThenEndOfStreamAreAllAnswered) {
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  std::string all;
+  for (int i = 0; i < 3; ++i) all += "GET /v1/files?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE(conn.Send(all));
+  ASSERT_TRUE(conn.ShutdownWrite());
+  for (int i = 0; i < 3; ++i) {
+    auto r = conn.ReadResponse();
+    EXPECT_EQ(r.status, 200) << i << " " << Describe(r);
+    EXPECT_EQ(ExpectListShape(JsonObject(r)), std::vector<std::string>{}) << i;
+  }
+  EXPECT_TRUE(conn.WaitForClose());
+}
+
+// A malformed request after a good one: the good one is answered, the bad one gets a 400,
+// and the connection closes (nothing after a malformed head can be trusted).
+TEST_F(TransportTest, AMalformedPipelinedRequestIs400AfterTheGoodOneAndCloses) {
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nTHIS IS NOT HTTP\r\n\r\n"
+                        "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(conn.ReadResponse().status, 200);
+  auto bad = conn.ReadResponse();
+  EXPECT_EQ(bad.status, 400) << Describe(bad);
+  EXPECT_EQ(bad.Header("connection"), "close");
+  EXPECT_TRUE(conn.WaitForClose());
+}
+
 TEST_F(TransportTest, MalformedRequestIs400) {
   RawConnection conn(server().port());
   ASSERT_TRUE(conn.connected());
