@@ -305,6 +305,50 @@ TEST_F(TransportTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(conn.ReadResponse().status, 200);
 }
 
+// Requests with bodies pipelined between requests without: a multipart file (Content-Length),
+// a chunked JSON body and a Content-Length JSON body, each followed at once by the next
+// request in the same write. Each body ends where its request says, and the request after it
+// is read from the byte that follows.
+TEST_F(TransportTest, PipelinedRequestsWithBodiesKeepTheirBoundaries) {
+  const std::string data = RandomBytes(300 * 1024 + 3, 34);
+  const std::string form = FileForm(data, "piped.bin", "assistants");
+  const std::string json_body =
+      R"({"bytes":5,"filename":"a.txt","mime_type":"text/plain","purpose":"assistants"})";
+  const std::string list = "GET /v1/files?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string all =
+      "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=" +
+      kBoundary + "\r\nContent-Length: " + std::to_string(form.size()) + "\r\n\r\n" + form + list +
+      "POST /v1/uploads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+      "Content-Type: application/json\r\n\r\n" +
+      Chunked(json_body, 7) +
+      "POST /v1/uploads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(json_body.size()) + "\r\n\r\n" + json_body +
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  RawConnection conn(server().port());
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send(all));
+  auto created = conn.ReadResponse();
+  ASSERT_EQ(created.status, 200) << Describe(created);
+  const std::string id = created.Field("id");
+  EXPECT_EQ(created.Field("filename"), "piped.bin");
+  auto listed = conn.ReadResponse();
+  ASSERT_EQ(listed.status, 200) << Describe(listed);
+  EXPECT_EQ(ExpectListShape(JsonObject(listed)), std::vector<std::string>{id});
+  for (int i = 0; i < 2; ++i) {
+    auto u = conn.ReadResponse();
+    ASSERT_EQ(u.status, 200) << i << " " << Describe(u);
+    EXPECT_EQ(u.Field("status"), "pending") << i;
+    EXPECT_EQ(u.Field("filename"), "a.txt") << i;
+  }
+  auto health = conn.ReadResponse();
+  EXPECT_EQ(health.status, 200) << Describe(health);
+  EXPECT_EQ(health.body, R"({"status":"ok"})");
+  auto content = client().Get("/v1/files/" + id + "/content");
+  ASSERT_EQ(content.status, 200);
+  EXPECT_TRUE(content.body == data) << content.body.size();
+}
+
 // The next request's head only partly there when the answer before it is sent: the rest,
 // sent once that answer is read, completes it.
 TEST_F(TransportTest, APipelinedHeadThatArrivesInPiecesIsStillOneRequest) {
