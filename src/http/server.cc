@@ -125,6 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(boost::none);  // limits are the API's to judge, per route
     req_ = ApiRequest{};
     response_started_ = false;
+    head_bytes_ = 0;
   }
 
   // The loop reads the rest of the header (what has arrived of it is already parsed).
@@ -132,7 +133,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(first_request_ ? shared_.options.header_timeout
                                          : shared_.options.keepalive_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->head_bytes_ += n;
                               self->OnHeader(ec);
                             });
   }
@@ -163,17 +165,25 @@ class Session : public std::enable_shared_from_this<Session> {
   bool ReadHeaderNoWait(beast::error_code& ec) {
     for (;;) {
       if (buffer_.size() > 0) {
-        buffer_.consume(parser_->put(buffer_.data(), ec));
+        const std::size_t used = parser_->put(buffer_.data(), ec);
+        buffer_.consume(used);
+        head_bytes_ += used;
         if (ec == http::error::need_more) {
           ec = {};
         } else if (ec) {
           return false;
         }
       }
-      if (parser_->is_header_done()) return true;
+      if (parser_->is_header_done()) {
+        if (!HeadWithinLimit()) {
+          ec = http::error::header_limit;
+          return false;
+        }
+        return true;
+      }
       const std::size_t room = beast::read_size(buffer_, 65536);
       if (room == 0) {
-        ec = http::error::header_limit;
+        ec = http::error::buffer_overflow;  // as Beast's own read says it
         return false;
       }
       const auto space = buffer_.prepare(room);
@@ -195,7 +205,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
+  // Beast's header_limit bounds only what one parse of the buffer must scan for the head's end:
+  // fields it has already parsed do not count, so a head that arrives in pieces could pass the
+  // limit. The bytes the parser took for this head are counted here instead.
+  bool HeadWithinLimit() const { return head_bytes_ <= shared_.options.header_limit; }
+
   void OnHeader(beast::error_code ec) {
+    if (!ec && !HeadWithinLimit()) ec = http::error::header_limit;
     if (ec) {
       if (ec == http::error::end_of_stream || ec == net::error::eof ||
           ec == beast::error::timeout || ec == net::error::operation_aborted ||
@@ -1053,6 +1069,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ApiRequest req_;
   bool first_request_ = true;
   int served_here_ = 0;  // requests one worker has served in a row (see NextRequestHere)
+  std::size_t head_bytes_ = 0;  // of the request head being read, taken by the parser so far
   bool keep_alive_ = true;
   bool expect_continue_ = false;
   bool in_flight_ = false;

@@ -380,8 +380,8 @@ TEST_F(TransportTest, PipelinedRequestsThenEndOfStreamAreAllAnswered) {
   EXPECT_TRUE(conn.WaitForClose());
 }
 
-// A malformed request after a good one: the good one is answered, the bad one gets a 400,
-// and the connection closes (nothing after a malformed head can be trusted).
+// A malformed request after a good one: the good one is answered, the bad one gets a 400 (a
+// head over the limit a 431), and the connection closes (nothing after it can be trusted).
 TEST_F(TransportTest, AMalformedPipelinedRequestIs400AfterTheGoodOneAndCloses) {
   RawConnection conn(server().port());
   ASSERT_TRUE(conn.connected());
@@ -392,6 +392,20 @@ TEST_F(TransportTest, AMalformedPipelinedRequestIs400AfterTheGoodOneAndCloses) {
   EXPECT_EQ(bad.status, 400) << Describe(bad);
   EXPECT_EQ(bad.Header("connection"), "close");
   EXPECT_TRUE(conn.WaitForClose());
+
+  // A head over the limit after a good request: 431, and the connection closes.
+  std::string big = "GET /v1/files HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; big.size() < 80 * 1024; ++i) {
+    big += "X-Filler-" + std::to_string(i) + ": " + std::string(1000, 'f') + "\r\n";
+  }
+  RawConnection conn2(server().port());
+  ASSERT_TRUE(conn2.connected());
+  // The server may close before it has read the whole block.
+  conn2.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + big + "\r\n");
+  EXPECT_EQ(conn2.ReadResponse().status, 200);
+  ExpectError(conn2.ReadResponse(), 431,
+              "Request header fields are too large: the limit is 65536 bytes");
+  EXPECT_TRUE(conn2.WaitForClose());
 }
 
 TEST_F(TransportTest, MalformedRequestIs400) {
