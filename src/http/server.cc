@@ -194,7 +194,8 @@ class Session : public std::enable_shared_from_this<Session> {
         continue;
       }
       if (n == 0) {
-        ec = buffer_.size() > 0 ? http::error::partial_message : http::error::end_of_stream;
+        ec = parser_->got_some() || buffer_.size() > 0 ? http::error::partial_message
+                                                       : http::error::end_of_stream;
         return false;
       }
       if (errno == EINTR) continue;

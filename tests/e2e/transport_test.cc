@@ -378,6 +378,18 @@ TEST_F(TransportTest, PipelinedRequestsThenEndOfStreamAreAllAnswered) {
     EXPECT_EQ(ExpectListShape(JsonObject(r)), std::vector<std::string>{}) << i;
   }
   EXPECT_TRUE(conn.WaitForClose());
+
+  // A head cut short by the end of the stream is a malformed request, even when the parser has
+  // taken every byte of it (here its request line).
+  RawConnection cut(server().port());
+  ASSERT_TRUE(cut.connected());
+  ASSERT_TRUE(cut.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n"));
+  ASSERT_TRUE(cut.ShutdownWrite());
+  EXPECT_EQ(cut.ReadResponse().status, 200);
+  auto partial = cut.ReadResponse();
+  EXPECT_EQ(partial.status, 400) << Describe(partial);
+  EXPECT_EQ(partial.ErrorMessage(), "Malformed HTTP request: partial message");
+  EXPECT_TRUE(cut.WaitForClose());
 }
 
 // A malformed request after a good one: the good one is answered, the bad one gets a 400 (a
