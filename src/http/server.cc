@@ -104,6 +104,9 @@ class Session : public std::enable_shared_from_this<Session> {
       // Workers send downloads with sendfile, which must meet a full socket with EAGAIN.
       beast::error_code ec;
       self->stream_.socket().native_non_blocking(true, ec);
+      // A synchronous read (a worker's look for the next request) says would_block instead
+      // of waiting; asynchronous operations are unaffected.
+      if (!ec) self->stream_.socket().non_blocking(true, ec);
       if (ec) return self->Shutdown();
       self->ReadHeader();
     });
@@ -160,50 +163,17 @@ class Session : public std::enable_shared_from_this<Session> {
     WaitForHeader();
   }
 
-  // Parses what the socket has of the next head, without waiting: true when the head is
-  // complete; false with `ec` clear when more must be waited for, else with the error.
+  // Parses what the socket has of the next head, without waiting (the socket is non-blocking
+  // for synchronous operations too, see Run): true when the head is complete; false with `ec`
+  // clear when more must be waited for, else with the error.
   bool ReadHeaderNoWait(beast::error_code& ec) {
-    for (;;) {
-      if (buffer_.size() > 0) {
-        const std::size_t used = parser_->put(buffer_.data(), ec);
-        buffer_.consume(used);
-        head_bytes_ += used;
-        if (ec == http::error::need_more) {
-          ec = {};
-        } else if (ec) {
-          return false;
-        }
-      }
-      if (parser_->is_header_done()) {
-        if (!HeadWithinLimit()) {
-          ec = http::error::header_limit;
-          return false;
-        }
-        return true;
-      }
-      const std::size_t room = beast::read_size(buffer_, 65536);
-      if (room == 0) {
-        ec = http::error::buffer_overflow;  // as Beast's own read says it
-        return false;
-      }
-      const auto space = buffer_.prepare(room);
-      const ssize_t n =
-          ::recv(stream_.socket().native_handle(), space.data(), space.size(), MSG_DONTWAIT);
-      if (n > 0) {
-        buffer_.commit(static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) {
-        ec = parser_->got_some() || buffer_.size() > 0 ? http::error::partial_message
-                                                       : http::error::end_of_stream;
-        return false;
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        ec = beast::error_code(errno, beast::system_category());
-      }
+    head_bytes_ += http::read_header(stream_.socket(), buffer_, *parser_, ec);
+    if (ec == net::error::would_block) {
+      ec = {};
       return false;
     }
+    if (!ec && !HeadWithinLimit()) ec = http::error::header_limit;
+    return !ec;
   }
 
   // Beast's header_limit bounds only what one parse of the buffer must scan for the head's end:

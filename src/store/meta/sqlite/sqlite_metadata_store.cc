@@ -959,16 +959,13 @@ Result<bool> WalkFileRows(Impl& impl, const FileQuery& q, std::string_view colum
 Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
   Page<File> page;
   page.data.reserve(static_cast<std::size_t>(std::clamp(q.limit, 0, 1000)));
-  auto more = WalkFileRows(*impl_, q, q.shown_fields_only ? FP_SHOWN_FILE_COLS : FP_FILE_COLS,
-                           [&](Stmt& s) -> Status {
-                             if (q.shown_fields_only) {
-                               page.data.push_back(ReadShownFile(s, q.project));
-                               return Status::Ok();
-                             }
-                             ASSIGN_OR_RETURN(File f, ReadFileRow(s));
-                             page.data.push_back(std::move(f));
-                             return Status::Ok();
-                           });
+  auto more = WalkFileRows(
+      *impl_, q, q.shown_fields_only ? FP_SHOWN_FILE_COLS : FP_FILE_COLS, [&](Stmt& s) -> Status {
+        ASSIGN_OR_RETURN(File f, q.shown_fields_only ? Result<File>(ReadShownFile(s, q.project))
+                                                     : ReadFileRow(s));
+        page.data.push_back(std::move(f));
+        return Status::Ok();
+      });
   if (!more.ok()) return more.status();
   page.has_more = *more;
   return page;
