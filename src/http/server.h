@@ -20,6 +20,9 @@
 // between threads (loop to worker), not two. When the connection's next request head has
 // already arrived by then (a pipelining client, or one that asked again at once), that worker
 // reads and serves it too, up to 16 in a row, and such a request costs no hand-off at all.
+// When it has not arrived yet and the pool is idle (no task waiting, another worker free),
+// the worker waits for it on the socket for up to a millisecond first: a client asking one
+// request at a time is then served like a pipelining one.
 #pragma once
 
 #include <algorithm>

@@ -945,6 +945,46 @@ TEST_F(LocalBlobStoreTest, SendToSocketMovesExactlyTheRangeAndNeverRaisesSigpipe
   ::close(sv[0]);
 }
 
+// The sends that skip the signal mask when SIGPIPE is ignored still never raise one where it
+// is not: a handler the process installed is not called, and neither disposition leaves the
+// thread's signal mask changed.
+std::atomic<int> g_sigpipes{0};
+void CountSigpipe(int) { g_sigpipes.fetch_add(1); }
+
+TEST_F(LocalBlobStoreTest, SendToSocketRaisesNoSigpipeWhateverTheDisposition) {
+  ASSERT_OK(WriteBlob(*store_, "gone", Pattern(kMiB, 3)));
+  struct sigaction saved {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &saved), 0);
+  struct sigaction handled {};
+  handled.sa_handler = CountSigpipe;
+  sigemptyset(&handled.sa_mask);
+  struct sigaction ignored {};
+  ignored.sa_handler = SIG_IGN;
+  sigemptyset(&ignored.sa_mask);
+  for (const auto* disposition : {&handled, &ignored}) {
+    SCOPED_TRACE(disposition == &ignored ? "ignored" : "handled");
+    ASSERT_EQ(::sigaction(SIGPIPE, disposition, nullptr), 0);
+    sigset_t mask_before;
+    ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, nullptr, &mask_before), 0);
+    auto reader = store_->NewReader("gone");
+    ASSERT_OK(reader);
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    ::close(sv[1]);
+    g_sigpipes = 0;
+    EXPECT_CODE((*reader)->SendToSocket(sv[0], kMiB), StatusCode::kUnavailable);
+    ::close(sv[0]);
+    EXPECT_EQ(g_sigpipes.load(), 0) << "the process's SIGPIPE handler ran";
+    sigset_t mask_after;
+    ASSERT_EQ(::pthread_sigmask(SIG_SETMASK, nullptr, &mask_after), 0);
+    EXPECT_EQ(::sigismember(&mask_after, SIGPIPE), ::sigismember(&mask_before, SIGPIPE));
+    sigset_t pending;
+    ASSERT_EQ(::sigpending(&pending), 0);
+    EXPECT_EQ(::sigismember(&pending, SIGPIPE), 0) << "no SIGPIPE left pending";
+  }
+  ASSERT_EQ(::sigaction(SIGPIPE, &saved, nullptr), 0);
+}
+
 // Pages of `path` in the page cache.
 std::size_t ResidentPages(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

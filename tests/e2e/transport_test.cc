@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "e2e/test_server.h"
@@ -361,6 +362,35 @@ TEST_F(TransportTest, APipelinedHeadThatArrivesInPiecesIsStillOneRequest) {
   EXPECT_EQ(first.body, R"({"status":"ok"})");
   ASSERT_TRUE(conn.Send(second.substr(20)));
   ExpectError(conn.ReadResponse(), 404, "No such File object: file-nope", "id");
+}
+
+// A keep-alive client's next request, whenever it comes: at once (a worker idle enough waits
+// for it on the socket for a moment), half at once and half after that moment, long after it,
+// and the end of the stream instead of a request, at once and long after.
+TEST_F(TransportTest, TheNextRequestIsServedWheneverItComes) {
+  const std::string get = "GET /v1/files/file-nope HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto later = std::chrono::milliseconds(30);  // well past a worker's wait for it
+  for (const bool end_at_once : {true, false}) {
+    SCOPED_TRACE(end_at_once ? "end of stream at once" : "end of stream later");
+    RawConnection conn(server().port());
+    ASSERT_TRUE(conn.connected());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(conn.Send(get));
+      ExpectError(conn.ReadResponse(), 404, "No such File object: file-nope", "id");
+    }
+    ASSERT_TRUE(conn.Send(get.substr(0, 17)));
+    std::this_thread::sleep_for(later);
+    ASSERT_TRUE(conn.Send(get.substr(17)));
+    ExpectError(conn.ReadResponse(), 404, "No such File object: file-nope", "id");
+    std::this_thread::sleep_for(later);
+    ASSERT_TRUE(conn.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto health = conn.ReadResponse();
+    EXPECT_EQ(health.status, 200) << Describe(health);
+    EXPECT_EQ(health.body, R"({"status":"ok"})");
+    if (!end_at_once) std::this_thread::sleep_for(later);
+    ASSERT_TRUE(conn.ShutdownWrite());
+    EXPECT_TRUE(conn.WaitForClose());
+  }
 }
 
 // A client that sends its requests and then ends its side of the connection gets every

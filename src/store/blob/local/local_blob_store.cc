@@ -82,9 +82,17 @@ class UniqueFd {
 
 // sendfile(2) has no MSG_NOSIGNAL: to a peer that has gone it raises SIGPIPE, whose default
 // action ends the process. Blocked for the scope; a SIGPIPE raised meanwhile is taken back.
+// Where the process ignores SIGPIPE (`fileport serve` does) nothing needs doing: one look at
+// the disposition instead of four calls around each sendfile.
 class SigpipeBlock {
  public:
   SigpipeBlock() {
+    struct sigaction now {};
+    if (::sigaction(SIGPIPE, nullptr, &now) == 0 && !(now.sa_flags & SA_SIGINFO) &&
+        now.sa_handler == SIG_IGN) {
+      return;
+    }
+    active_ = true;
     sigemptyset(&pipe_);
     sigaddset(&pipe_, SIGPIPE);
     sigset_t pending;
@@ -93,6 +101,7 @@ class SigpipeBlock {
     pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
   }
   ~SigpipeBlock() {
+    if (!active_) return;
     sigset_t pending;
     sigpending(&pending);
     if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
@@ -106,6 +115,7 @@ class SigpipeBlock {
   SigpipeBlock& operator=(const SigpipeBlock&) = delete;
 
  private:
+  bool active_ = false;  // SIGPIPE was not ignored: blocked here, restored at the end
   sigset_t pipe_;
   sigset_t old_;
   bool was_pending_ = false;
