@@ -427,7 +427,8 @@ TEST_F(ClientTest, ContentRangeDeliversOnlyThoseBytes) {
   n = client().files.content(f->id, ContentRange{.offset = 5, .length = 7}, sink);
   ASSERT_TRUE(n.ok()) << n.error().ToString();
   EXPECT_EQ(got, data.substr(5, 7));
-  auto past = client().files.content(f->id, ContentRange{.offset = 100000, .length = std::nullopt}, sink);
+  auto past =
+      client().files.content(f->id, ContentRange{.offset = 100000, .length = std::nullopt}, sink);
   ASSERT_FALSE(past.ok());
   EXPECT_EQ(past.error().http_status, 416);
   EXPECT_EQ(past.error().kind, ErrorKind::kOtherStatus);
