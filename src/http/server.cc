@@ -427,16 +427,14 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (!writing_ && pending_ >= 0) {
-      const int i = pending_;
-      pending_ = -1;
+      const int i = std::exchange(pending_, -1);
       state_[i] = Buf::kWriting;
       writing_ = true;
-      const std::size_t n = filled_[i];
-      OnWorker([self = shared_from_this(), i, n] {
-        Status s = self->sink_->Write(
-            std::span<const char>(self->bufs_[i].data() + self->placed_[i], n));
-        self->OnLoop([self, i, s = std::move(s)] { self->OnSinkWritten(i, s); });
-      });
+      {
+        std::lock_guard lock(write_mu_);
+        writer_running_ = true;
+      }
+      OnWorker([self = shared_from_this(), i] { self->WriteChain(i); });
     }
     if (!reading_ && BodyPending()) {
       for (int i = 0; i < 2; ++i) {
@@ -454,6 +452,40 @@ class Session : public std::enable_shared_from_this<Session> {
         self->RespondFromWorker(std::move(r));
       });
     }
+  }
+
+  // On a worker: hands buffer i to the sink, then each buffer the loop fills meanwhile
+  // (HandToWriter), while no other task waits for a worker, so that the disk is not left idle
+  // for two hand-offs between threads per buffer. The loop hears of each buffer written
+  // (OnBufferWritten, it reads into it again) and of the chain's end (OnSinkWritten).
+  void WriteChain(int i) {
+    for (;;) {
+      Status s = sink_->Write(std::span<const char>(bufs_[i].data() + placed_[i], filled_[i]));
+      int next;
+      bool go_on;
+      {
+        std::lock_guard lock(write_mu_);
+        next = std::exchange(next_write_, -1);
+        go_on = s.ok() && next >= 0 && shared_.queued.load(std::memory_order_relaxed) == 0;
+        if (!go_on) writer_running_ = false;
+      }
+      if (!go_on) {
+        return OnLoop([self = shared_from_this(), i, next, s = std::move(s)] {
+          self->OnSinkWritten(i, s, next);
+        });
+      }
+      OnLoop([self = shared_from_this(), i] { self->OnBufferWritten(i); });
+      i = next;
+    }
+  }
+
+  // On the loop: buffer i, just filled, goes to the writer chain still running, if any.
+  bool HandToWriter(int i) {
+    if (!writing_) return false;
+    std::lock_guard lock(write_mu_);
+    if (!writer_running_ || next_write_ >= 0) return false;
+    next_write_ = i;
+    return true;
   }
 
   void StartBodyRead(int i) {
@@ -577,15 +609,35 @@ class Session : public std::enable_shared_from_this<Session> {
       state_[i] = Buf::kFree;
     } else {
       filled_[i] = n;
-      state_[i] = Buf::kPending;
-      pending_ = i;
+      if (HandToWriter(i)) {
+        state_[i] = Buf::kWriting;
+      } else {
+        state_[i] = Buf::kPending;
+        pending_ = i;
+      }
     }
     Pump();
   }
 
-  void OnSinkWritten(int i, const Status& s) {
+  void OnBufferWritten(int i) {
+    state_[i] = Buf::kFree;
+    Pump();
+  }
+
+  // The writer chain has ended after buffer i, with status s. `handed`: a buffer handed to it
+  // that it did not write: pending again when the chain made way for other tasks, dropped
+  // when its write failed.
+  void OnSinkWritten(int i, const Status& s, int handed) {
     writing_ = false;
     state_[i] = Buf::kFree;
+    if (handed >= 0) {
+      if (s.ok()) {
+        state_[handed] = Buf::kPending;
+        pending_ = handed;
+      } else {
+        state_[handed] = Buf::kFree;
+      }
+    }
     if (!s.ok() && !failed_) {
       failed_ = true;
       body_error_ = s;
@@ -1100,7 +1152,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t raw_left_ = 0;    // its bytes not yet read
   std::size_t raw_filled_ = 0;    // bytes in the buffer being filled
   bool reading_ = false;
-  bool writing_ = false;
+  bool writing_ = false;  // a writer chain runs, or its end is not yet heard of (loop's view)
+  // Between the loop and the writer chain: whether it still runs, and the buffer the loop has
+  // handed it next.
+  std::mutex write_mu_;
+  bool writer_running_ = false;
+  int next_write_ = -1;
   bool failed_ = false;
   bool finishing_ = false;
   bool peer_gone_ = false;
@@ -1197,6 +1254,9 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() { Stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(Api& api, const ServerOptions& options) {
+  // spdlog's registry is a function-local static of its shared library: made here, before any
+  // server thread logs, rather than by whichever thread logs first.
+  (void)spdlog::default_logger_raw();
   auto impl = std::make_unique<Impl>(api, options);
   beast::error_code ec;
   auto addr = net::ip::make_address(options.host, ec);

@@ -7,7 +7,9 @@
 //
 // A request's body is moved through two buffers of `io_buffer_bytes`: while a worker hands
 // one to the BodySink, the event loop fills the other. Memory per upload is therefore two
-// buffers, whatever the part or file size. The buffers are aligned, and each read lands where
+// buffers, whatever the part or file size. A worker that finds the other buffer filled when
+// it is done goes on with it, unless other tasks wait for a worker: the disk then never waits
+// for two hand-offs between threads per buffer. The buffers are aligned, and each read lands where
 // the sink's BodySink::Placement says, so a local blob store writes the bytes with O_DIRECT
 // from where they were received. Downloads of local blobs are sent with sendfile by a worker
 // (the one that looked the file up sends the header and first bytes); the loop only waits for

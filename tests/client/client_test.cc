@@ -362,8 +362,11 @@ TEST_F(ClientTest, UploadFileChunkedTwentyMibRoundTrips) {
 TEST_F(ClientTest, UploadFileChunkedResumesSendingOnlyTheMissingParts) {
   const std::string data = RandomBytes(10 * 1000, 9);
   const std::int64_t part = 2000;  // 5 parts
-  auto u = client().uploads.create(
-      {.bytes = 10000, .filename = "r.bin", .mime_type = "text/plain", .purpose = "assistants"});
+  auto u = client().uploads.create({.bytes = 10000,
+                                    .filename = "r.bin",
+                                    .mime_type = "text/plain",
+                                    .purpose = "assistants",
+                                    .expires_after_seconds = std::nullopt});
   ASSERT_TRUE(u.ok()) << u.error().ToString();
   // Parts 0 and 3 arrived before the interruption; part 1 also arrived, but its answer was
   // lost, so the caller does not know it and sends it again.
@@ -419,7 +422,8 @@ TEST_F(ClientTest, ContentRangeDeliversOnlyThoseBytes) {
     got.append(b);
     return true;
   };
-  auto n = client().files.content(f->id, ContentRange{.offset = 99990}, sink);
+  auto n =
+      client().files.content(f->id, ContentRange{.offset = 99990, .length = std::nullopt}, sink);
   ASSERT_TRUE(n.ok()) << n.error().ToString();
   EXPECT_EQ(*n, 10);
   EXPECT_EQ(got, data.substr(99990));

@@ -233,6 +233,43 @@ TEST_F(UploadsTest, PartsInParallelCompleteInTheGivenOrder) {
   EXPECT_TRUE(Download(Str(f, "id")) == want);
 }
 
+// Parts of several MiB sent at once by more clients than the server has workers: each part's
+// buffers go to its storage one after another on one worker while none waits, and through the
+// pool's queue when others do. Every byte arrives, in order, whatever the interleaving.
+TEST_F(UploadsTest, LargePartsInParallelKeepEveryByte) {
+  constexpr int kParts = 8;
+  std::vector<std::string> data;
+  std::size_t total = 0;
+  for (int i = 0; i < kParts; ++i) {
+    data.push_back(RandomBytes((3 << 20) + i * 4099 + 1, 200 + i));
+    total += data.back().size();
+  }
+  const std::string up = MustCreateUpload(client(), static_cast<long long>(total));
+  std::vector<std::string> ids(kParts);
+  std::vector<long> statuses(kParts);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kParts; ++i) {
+    threads.emplace_back([&, i] {
+      HttpClient c = server().Client();
+      ready++;
+      while (ready.load() < kParts) std::this_thread::yield();
+      auto r = c.AddPart(up, data[i]);
+      statuses[i] = r.status;
+      ids[i] = r.Field("id");
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kParts; ++i) ASSERT_EQ(statuses[i], 200) << "part " << i;
+  std::string want;
+  for (const auto& d : data) want += d;
+  auto r = client().Complete(up, ids, Md5Hex(want));
+  ASSERT_EQ(r.status, 200) << Describe(r);
+  json::object f = NestedFile(r);
+  EXPECT_EQ(Int(f, "bytes"), static_cast<std::int64_t>(total));
+  EXPECT_TRUE(Download(Str(f, "id")) == want);
+}
+
 TEST_F(UploadsTest, PartOverTheRemainingBytesIsRefused) {
   // Parts may total twice the declared bytes (room to resend a part whose answer was lost).
   const std::string up = MustCreateUpload(client(), 10);
