@@ -48,8 +48,9 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::int64_t kSendfileTurnBytes = 16ll << 20;
 // Requests of one connection a worker serves in a row before the loop takes it back.
 constexpr int kRequestsHere = 16;
-// How long a worker with nothing else to do waits on its connection for the next request.
-constexpr auto kParkTime = std::chrono::milliseconds(1);
+// How long a worker with nothing else to do waits on its connection (for the next request,
+// or for a full socket to drain) before handing it back to the loop.
+constexpr auto kWaitHereTime = std::chrono::milliseconds(1);
 
 // The session whose next request head this worker thread has just read (NextRequestHere).
 thread_local const void* t_head_here = nullptr;
@@ -60,8 +61,8 @@ struct Shared {
   net::thread_pool& pool;
   Metrics& metrics;
   std::atomic<bool> draining{false};  // answers carry Connection: close from now on
-  // Worker tasks posted and not yet begun, and begun and not yet ended (Park's measure of an
-  // idle pool, which Asio's thread_pool does not give).
+  // Worker tasks posted and not yet begun, and begun and not yet ended: the measure of an idle
+  // pool that Asio's thread_pool does not give (Session::NoTaskWaits, Session::WaitHere).
   std::atomic<int> queued{0};
   std::atomic<int> running{0};
 };
@@ -150,19 +151,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // On a worker that has just sent an answer in full: when the client's next request head has
-  // already arrived (or arrives while the worker parks, see Park), it is read and served on
-  // this worker (by ServeWaiting), sparing the
-  // event loop a wake-up and the pool a hand-off; a keep-alive client that asks again as soon
-  // as it has its answer often gets here first. Anything else goes back to the loop as before:
-  // nothing yet or only part of a head (the loop waits for the rest), an error, or a client
-  // this worker has already served kRequestsHere times in a row (the others get their turn).
+  // already arrived (or arrives while the worker waits for it, see WaitHere), it is read and
+  // served on this worker (by ServeWaiting), sparing the event loop a wake-up and the pool a
+  // hand-off; a keep-alive client that asks again as soon as it has its answer often gets here
+  // first. Anything else goes back to the loop as before: nothing yet or only part of a head
+  // (the loop waits for the rest), an error, or a client this worker has already served
+  // kRequestsHere times in a row (the others get their turn).
   void NextRequestHere() {
     body_.clear();
     bytes_in_ = bytes_out_ = 0;
     PrepareHeader();
     if (served_here_ < kRequestsHere) {
       beast::error_code ec;
-      if (ReadHeaderNoWait(ec) || (!ec && Park() && ReadHeaderNoWait(ec))) {
+      if (ReadHeaderNoWait(ec) || (!ec && WaitHere(POLLIN) && ReadHeaderNoWait(ec))) {
         t_head_here = this;  // served by ServeWaiting when this worker's task returns
         return;
       }
@@ -171,19 +172,24 @@ class Session : public std::enable_shared_from_this<Session> {
     WaitForHeader();
   }
 
-  // On a worker that found no next head: waits up to kParkTime for bytes on the socket,
-  // when the pool is idle enough that this costs nobody a worker (no task waits for one and
-  // another worker is free). A client that asks as soon as it has its answer (one at a time,
-  // or one range after another) then costs no event-loop wake-up and no hand-off between
-  // threads per request, which on a virtual machine cost tens of microseconds. True when bytes
-  // (or the end of the stream) arrived.
-  bool Park() {
-    if (shared_.queued.load(std::memory_order_relaxed) > 0 ||
+  // Whether no worker task waits in the pool's queue: a worker may go on with this
+  // connection's work rather than queue the rest behind others.
+  bool NoTaskWaits() const { return shared_.queued.load(std::memory_order_relaxed) == 0; }
+
+  // On a worker: waits up to kWaitHereTime for the socket to be ready for `events`, when the pool
+  // is idle enough that this costs nobody a worker (no task waits for one and another worker
+  // is free). A client that asks as soon as it has its answer (one request at a time, or one
+  // range after another), or that reads a download as fast as it comes, then costs no
+  // event-loop wake-up and no hand-off between threads each time, which on a virtual machine
+  // cost tens to hundreds of microseconds. True when the socket became ready (or failed: the
+  // next operation on it says how).
+  bool WaitHere(short events) {
+    if (!NoTaskWaits() ||
         shared_.running.load(std::memory_order_relaxed) >= shared_.options.workers) {
       return false;
     }
-    pollfd p{stream_.socket().native_handle(), POLLIN, 0};
-    return ::poll(&p, 1, static_cast<int>(kParkTime.count())) > 0;  // EINTR: not parked
+    pollfd p{stream_.socket().native_handle(), events, 0};
+    return ::poll(&p, 1, static_cast<int>(kWaitHereTime.count())) > 0;  // EINTR: not ready
   }
 
   // Parses what the socket has of the next head, without waiting (the socket is non-blocking
@@ -466,7 +472,7 @@ class Session : public std::enable_shared_from_this<Session> {
       {
         std::lock_guard lock(write_mu_);
         next = std::exchange(next_write_, -1);
-        go_on = s.ok() && next >= 0 && shared_.queued.load(std::memory_order_relaxed) == 0;
+        go_on = s.ok() && next >= 0 && NoTaskWaits();
         if (!go_on) writer_running_ = false;
       }
       if (!go_on) {
@@ -890,18 +896,26 @@ class Session : public std::enable_shared_from_this<Session> {
     bool full = false;  // the socket took no more
   };
 
-  // On a worker: sends up to a turn's share, until the socket is full.
+  // On a worker: sends up to a turn's share, until the socket is full. The turn goes on past
+  // its share while no task waits for a worker, and waits for a full socket to drain when the
+  // pool is idle (WaitHere), so that a client reading as fast as the bytes come is not handed
+  // between threads every few MiB.
   SendfileResult SendfileSome() {
     const int socket_fd = stream_.socket().native_handle();
-    const std::int64_t share = std::min(dl_left_to_send_, kSendfileTurnBytes);
+    std::int64_t share = std::min(dl_left_to_send_, kSendfileTurnBytes);
     SendfileResult result;
-    while (result.sent < share) {
+    for (;;) {
+      if (result.sent == share) {
+        if (share == dl_left_to_send_ || !NoTaskWaits()) break;
+        share = std::min(dl_left_to_send_, share + kSendfileTurnBytes);
+      }
       auto n = dl_reader_->SendToSocket(socket_fd, static_cast<std::size_t>(share - result.sent));
       if (!n.ok()) {
         result.err = n.status();
         break;
       }
       if (*n == 0) {
+        if (WaitHere(POLLOUT)) continue;
         result.full = true;
         break;
       }

@@ -1,6 +1,7 @@
 // End-to-end: the streaming transport (API.md §3): chunked bodies, Expect: 100-continue (and
 // an early 413 before the body is sent), keep-alive, and the operational routes.
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -258,6 +259,40 @@ TEST_F(TransportTest, AnAnswerLargerThanTheSocketTakesArrivesWholeAndKeepsTheCon
   auto one = conn.ReadResponse();
   ASSERT_EQ(one.status, 200) << one.transport_error;
   EXPECT_EQ(JsonObject(one).at("filename").as_string(), std::string(400, 'a') + ".jsonl");
+}
+
+// A download of several turns' worth (each worker turn sends up to 16 MiB) to a client with a
+// small receive window that reads as fast as the bytes come: the socket fills again and again,
+// and the worker waits for it or hands it to the loop, depending on whether others wait for
+// workers (a second client keeps asking meanwhile). Every byte arrives, in order, and both
+// connections carry their next requests.
+TEST_F(TransportTest, ADownloadToAFastReaderWithASmallWindowArrivesWhole) {
+  const std::string data = RandomBytes((40 << 20) + 3, 41);
+  const std::string id = Str(MustCreateFile(client(), data), "id");
+  std::atomic<bool> done{false};
+  std::atomic<int> other_answers{0};
+  std::thread other([&] {
+    RawConnection conn(server().port());
+    while (!done.load()) {
+      if (!conn.Send("GET /v1/files/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n")) return;
+      auto r = conn.ReadResponse();
+      if (r.status != 200 || JsonObject(r).at("id").as_string() != id) return;
+      other_answers++;
+    }
+  });
+  RawConnection conn(server().port(), std::chrono::seconds(60), /*receive_buffer=*/16 * 1024);
+  ASSERT_TRUE(conn.connected());
+  ASSERT_TRUE(conn.Send("GET /v1/files/" + id + "/content HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto whole = conn.ReadResponse();
+  done = true;
+  other.join();
+  ASSERT_EQ(whole.status, 200) << whole.transport_error;
+  EXPECT_TRUE(whole.body == data) << whole.body.size() << " of " << data.size() << " bytes";
+  EXPECT_GT(other_answers.load(), 0);
+  ASSERT_TRUE(conn.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto next = conn.ReadResponse();
+  EXPECT_EQ(next.status, 200) << Describe(next);
+  EXPECT_EQ(next.body, R"({"status":"ok"})");
 }
 
 // Requests sent back to back, without waiting for the answers (HTTP/1.1 pipelining): each is
