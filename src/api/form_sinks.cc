@@ -50,11 +50,14 @@ class FieldCollector {
 
 class CreateFileSink final : public BodySink, private MultipartHandler {
  public:
-  CreateFileSink(std::string boundary, std::string project, FileService& files, Metrics& metrics)
+  // `body_bytes`: the request body's length, when it was given.
+  CreateFileSink(std::string boundary, std::string project, FileService& files, Metrics& metrics,
+                 std::optional<std::uint64_t> body_bytes)
       : parser_(std::move(boundary), *this),
         project_(std::move(project)),
         files_(files),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        body_bytes_(body_bytes) {}
 
   Status Write(std::span<const char> data) override { return parser_.Feed(data); }
 
@@ -96,6 +99,8 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
       // Fail fast when the purpose came first and is wrong: no byte is stored.
       if (params_.purpose) RETURN_IF_ERROR(ValidatePurpose(*params_.purpose));
       ASSIGN_OR_RETURN(write_, files_.StartWrite(project_));
+      // The file is smaller than the body that carries it.
+      if (body_bytes_) write_->HintSize(static_cast<std::int64_t>(*body_bytes_));
       if (params_.purpose) RETURN_IF_ERROR(write_->SetPurposeHint(*params_.purpose));
       SetDataStart(parser_.part_offset());
       params_.filename = h.filename && !h.filename->empty() ? *h.filename : "upload";
@@ -132,6 +137,7 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
   std::string project_;
   FileService& files_;
   Metrics& metrics_;
+  std::optional<std::uint64_t> body_bytes_;
   std::unique_ptr<FileWrite> write_;
   bool had_file_ = false;
   bool in_file_ = false;
@@ -218,7 +224,7 @@ Result<std::unique_ptr<BodySink>> MakeCreateFileSink(const ApiRequest& req,
       project, body > kEnvelopeSlack ? static_cast<std::int64_t>(body - kEnvelopeSlack) : 0));
   ASSIGN_OR_RETURN(std::string boundary, Boundary(req));
   return std::unique_ptr<BodySink>(
-      new CreateFileSink(std::move(boundary), project, files, metrics));
+      new CreateFileSink(std::move(boundary), project, files, metrics, req.content_length));
 }
 
 Result<std::unique_ptr<BodySink>> MakeAddPartSink(const ApiRequest& req,
@@ -236,6 +242,8 @@ Result<std::unique_ptr<BodySink>> MakeAddPartSink(const ApiRequest& req,
   std::optional<std::string> content_md5;
   if (const std::string* h = req.Header("content-md5")) content_md5 = *h;
   ASSIGN_OR_RETURN(auto write, uploads.StartPart(project, upload_id, content_md5));
+  // The part is smaller than the body that carries it.
+  if (req.content_length) write->HintSize(static_cast<std::int64_t>(*req.content_length));
   return std::unique_ptr<BodySink>(
       new AddPartSink(std::move(boundary), project, std::move(write), uploads, metrics));
 }

@@ -29,6 +29,8 @@ class FileWrite {
   // bytes already written exceed the narrowed limit.
   [[nodiscard]] Status SetPurposeHint(std::string_view purpose);
   std::int64_t bytes() const { return writer_->bytes_written(); }
+  // Before the first Append: the file holds at most `at_most` bytes (BlobWriter::HintSize).
+  void HintSize(std::int64_t at_most) { writer_->HintSize(at_most); }
   const std::string& file_id() const { return file_id_; }
   // Discards the bytes written so far.
   void Abort() { writer_->Abort(); }

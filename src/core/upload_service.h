@@ -42,6 +42,8 @@ class PartWrite {
   // left; nothing is stored then.
   Status Append(std::span<const char> data);
   std::int64_t bytes() const { return writer_->bytes_written(); }
+  // Before the first Append: the part holds at most `at_most` bytes (BlobWriter::HintSize).
+  void HintSize(std::int64_t at_most) { writer_->HintSize(at_most); }
   void Abort() { writer_->Abort(); }
 
  private:

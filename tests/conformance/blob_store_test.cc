@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "support/page_cache.h"
 #include "support/scratch_dir.h"
 #include "support/status_assertions.h"
 #include <netinet/in.h>
@@ -63,6 +64,7 @@ constexpr std::size_t kMiB = 1024 * 1024;
 // Status assertions: tests/support/status_assertions.h.
 using fileport::testing::HasCode;
 using fileport::testing::IsOk;
+using fileport::testing::ResidentPages;
 using fileport::testing::StatusOf;
 
 // Streamable, like every gtest assertion: EXPECT_OK(s) << "context".
@@ -985,25 +987,6 @@ TEST_F(LocalBlobStoreTest, SendToSocketRaisesNoSigpipeWhateverTheDisposition) {
   ASSERT_EQ(::sigaction(SIGPIPE, &saved, nullptr), 0);
 }
 
-// Pages of `path` in the page cache.
-std::size_t ResidentPages(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return SIZE_MAX;
-  struct stat st;
-  ::fstat(fd, &st);
-  const std::size_t size = static_cast<std::size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) return SIZE_MAX;
-  const long page = ::sysconf(_SC_PAGESIZE);
-  std::vector<unsigned char> in_core((size + page - 1) / page);
-  const int rc = ::mincore(map, size, in_core.data());
-  ::munmap(map, size);
-  if (rc != 0) return SIZE_MAX;
-  return static_cast<std::size_t>(std::count_if(in_core.begin(), in_core.end(),
-                                                [](unsigned char c) { return c & 1; }));
-}
-
 // A reader told its bytes are read once (an MD5 at completion) reads them around the page
 // cache, in direct reads into the caller's aligned memory, and delivers the same bytes; the
 // pages it read are not left in the cache. Told nothing, it reads through the cache.
@@ -1053,6 +1036,39 @@ TEST_F(LocalBlobStoreTest, ReadOnceReadsAroundThePageCache) {
     got.append(memory.get(), *n);
   }
   EXPECT_TRUE(SameBytes(got, data.substr(1000, 2 * kMiB)));
+}
+
+// A blob its writer is told will be small (at most LocalBlobOptions::cached_blob_bytes, 16 MiB)
+// is written through the page cache, where its first read finds it. One told nothing, told a
+// larger size, or told only after its first bytes goes direct: of it only the unaligned tail
+// passes through the cache.
+TEST_F(LocalBlobStoreTest, ABlobToldItIsSmallIsWrittenThroughThePageCache) {
+  if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
+  const std::string data = Pattern(2 * kMiB + 5, 21);
+  auto write = [&](const std::string& key, std::optional<std::int64_t> hint, bool late) {
+    auto writer = store_->NewWriter(key);
+    ASSERT_OK(writer);
+    if (hint && !late) (*writer)->HintSize(*hint);
+    ASSERT_OK((*writer)->Append(std::span<const char>(data.data(), 3 * 4096)));
+    if (hint && late) (*writer)->HintSize(*hint);
+    ASSERT_OK((*writer)->Append(std::span<const char>(data.data() + 3 * 4096, data.size() - 3 * 4096)));
+    ASSERT_OK((*writer)->Commit());
+  };
+  write("small", static_cast<std::int64_t>(data.size()), false);
+  write("at-the-limit", std::int64_t{16} << 20, false);
+  write("told-nothing", std::nullopt, false);
+  write("larger", (std::int64_t{16} << 20) + 1, false);
+  write("told-late", static_cast<std::int64_t>(data.size()), true);
+  const std::size_t pages = (data.size() + 4095) / 4096;
+  EXPECT_EQ(ResidentPages(store_->ObjectPath("small")), pages);
+  EXPECT_EQ(ResidentPages(store_->ObjectPath("at-the-limit")), pages);
+  EXPECT_LE(ResidentPages(store_->ObjectPath("told-nothing")), 1u);
+  EXPECT_LE(ResidentPages(store_->ObjectPath("larger")), 1u);
+  EXPECT_LE(ResidentPages(store_->ObjectPath("told-late")), 1u);
+  for (const char* key : {"small", "at-the-limit", "told-nothing", "larger", "told-late"}) {
+    EXPECT_TRUE(SameBytes(ReadBlob(*store_, key), data)) << key;
+  }
+  EXPECT_TRUE(store_->direct_io()) << "a small blob is not a refusal of direct I/O";
 }
 
 TEST_F(LocalBlobStoreTest, DirectIoRefusedByTheFilesystemFallsBackToBufferedWrites) {

@@ -1,12 +1,17 @@
 // End-to-end: POST/GET/DELETE /v1/files and GET /v1/files (API.md §2, §3, §5) over real HTTP.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/sizes.h"
 #include "e2e/test_server.h"
+#include "support/page_cache.h"
 
 namespace fileport::testing {
 namespace {
@@ -531,6 +536,36 @@ TEST_F(FilesTest, ExpiredFilesVanishBeforeTheSweeperAndTheirBytesAfterIt) {
   EXPECT_EQ(ListIds(""), std::vector<std::string>{Str(forever, "id")});
   ExpectBlobsExactly({Str(forever, "id")});
   EXPECT_EQ(client().Get("/v1/files/" + Str(forever, "id") + "/content").body, "forever");
+}
+
+// Blobs that will be small (the request carrying them is at most 16 MiB) are written through
+// the page cache, so the first download of a file just uploaded finds it in memory; a larger
+// one is written with direct I/O, around the cache (only its unaligned tail passes through).
+TEST_F(FilesTest, SmallUploadsStayInThePageCacheAndLargeOnesGoAroundIt) {
+  const std::filesystem::path probe = server().blob_dir() / "tmp" / "direct-probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0) GTEST_SKIP() << "SKIPPED: the blob directory refuses O_DIRECT: nothing to compare";
+  ::close(fd);
+  std::filesystem::remove(probe);
+  auto path_of = [&](const std::string& id) {
+    for (const auto& rel : server().BlobFiles()) {
+      if (std::filesystem::path(rel).filename() == id) return (server().blob_dir() / rel).string();
+    }
+    ADD_FAILURE() << "no blob file for " << id;
+    return std::string();
+  };
+  auto pages = [](std::size_t bytes) { return (bytes + 4095) / 4096; };
+  const std::string small = RandomBytes((1 << 20) + 7, 51);
+  const std::string file_id = Str(MustCreateFile(client(), small), "id");
+  EXPECT_EQ(ResidentPages(path_of(file_id)), pages(small.size()));
+  const std::string up = MustCreateUpload(client(), static_cast<long long>(small.size()));
+  const std::string part_id = MustAddPart(client(), up, small);
+  EXPECT_EQ(ResidentPages(path_of(part_id)), pages(small.size()));
+  const std::string large = RandomBytes((17 << 20) + 7, 52);
+  const std::string large_id = Str(MustCreateFile(client(), large), "id");
+  EXPECT_LE(ResidentPages(path_of(large_id)), 1u);
+  EXPECT_TRUE(client().Get("/v1/files/" + file_id + "/content").body == small);
+  EXPECT_TRUE(client().Get("/v1/files/" + large_id + "/content").body == large);
 }
 
 }  // namespace

@@ -364,6 +364,16 @@ class LocalBlobWriter final : public BlobWriter {
 
   std::int64_t bytes_written() const override { return written_; }
 
+  // A small blob goes through the page cache (LocalBlobOptions::cached_blob_bytes). If O_DIRECT
+  // cannot be turned off, it stays direct: the hint changes speed only.
+  void HintSize(std::int64_t at_most) override {
+    if (!direct_ || state_ != State::kOpen || written_ > 0 || at_most < 0 ||
+        at_most > store_->options_.cached_blob_bytes) {
+      return;
+    }
+    if (SetDirectIo(fd_.get(), false)) direct_ = false;
+  }
+
  private:
   enum class State { kOpen, kFinished };
 
@@ -582,6 +592,9 @@ Result<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::string& 
   }
   if (options.read_ahead_bytes < 0) {
     return InvalidArgument("LocalBlobOptions.read_ahead_bytes is negative");
+  }
+  if (options.cached_blob_bytes < 0) {
+    return InvalidArgument("LocalBlobOptions.cached_blob_bytes is negative");
   }
   // Absolute, so that a later chdir cannot move the store; normalized, so prefixes compare.
   std::error_code ec;

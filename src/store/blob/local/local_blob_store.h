@@ -40,6 +40,12 @@ struct LocalBlobOptions {
   // writes, for that writer and every later one. The price: a blob just written is not in the
   // page cache, so its first read comes from the device.
   bool direct_io = true;
+  // With direct_io: a blob its writer is told will hold at most this many bytes
+  // (BlobWriter::HintSize) is written through the page cache instead, where its first reads
+  // then find it: small files are often read soon after they are uploaded (a batch input, an
+  // assistants document), and for so few bytes the copy costs little. 0: every blob is written
+  // direct.
+  std::int64_t cached_blob_bytes = std::int64_t{16} << 20;
   // Buffered writes only: after every this many bytes reach the file, start their writeback
   // (sync_file_range(SYNC_FILE_RANGE_WRITE), as RocksDB's bytes_per_sync) so that Commit's
   // fdatasync has little left to flush. 0 disables early writeback.
