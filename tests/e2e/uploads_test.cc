@@ -2,6 +2,7 @@
 // machine and expiry, over real HTTP.
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <boost/json.hpp>
 #include <cctype>
 #include <string>
@@ -40,6 +41,21 @@ class UploadsTest : public E2eTest {
   std::string StateOf(const std::string& id) { return Str(GetUpload(id), "status"); }
   HttpResponse Cancel(const std::string& id) {
     return client().Request("POST", "/v1/uploads/" + id + "/cancel", "", {"Content-Type:"});
+  }
+  // Runs fn(i, client) for i in 0 … n - 1, on n threads with a client each, released together
+  // (the requests race).
+  void AtOnce(int n, const std::function<void(int, HttpClient&)>& fn) {
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        HttpClient c = server().Client();
+        ready++;
+        while (ready.load() < n) std::this_thread::yield();
+        fn(i, c);
+      });
+    }
+    for (auto& t : threads) t.join();
   }
   // The listed parts (GET …/parts) as (id, bytes), in the order given.
   std::vector<std::pair<std::string, std::int64_t>> Parts(const std::string& id) {
@@ -199,75 +215,40 @@ TEST_F(UploadsTest, ListPartsShowsBytesInArrivalOrder) {
   EXPECT_EQ(Parts(up), want);
 }
 
+// Parts sent at once, under one of the server's 1 MiB body buffers each, and of several MiB
+// each by more clients than the server has workers (each part's buffers go to its storage one
+// after another on one worker while no task waits, through the pool's queue when others do).
+// Every byte arrives, and the file is the parts in the order the completion lists them.
 TEST_F(UploadsTest, PartsInParallelCompleteInTheGivenOrder) {
-  constexpr int kParts = 8;
-  std::vector<std::string> data;
-  std::size_t total = 0;
-  for (int i = 0; i < kParts; ++i) {
-    data.push_back(RandomBytes(100000 + i * 1000, 100 + i));
-    total += data.back().size();
-  }
-  const std::string up = MustCreateUpload(client(), static_cast<long long>(total));
-  std::vector<std::string> ids(kParts);
-  std::vector<long> statuses(kParts);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kParts; ++i) {
-    threads.emplace_back([&, i] {
-      HttpClient c = server().Client();
+  for (const std::size_t size : {std::size_t{100000}, std::size_t{3} << 20}) {
+    SCOPED_TRACE(size);
+    constexpr int kParts = 8;
+    std::vector<std::string> data;
+    std::size_t total = 0;
+    for (int i = 0; i < kParts; ++i) {
+      data.push_back(RandomBytes(size + i * 4099 + 1, 100 + i));
+      total += data.back().size();
+    }
+    const std::string up = MustCreateUpload(client(), static_cast<long long>(total));
+    std::vector<std::string> ids(kParts);
+    std::vector<long> statuses(kParts);
+    AtOnce(kParts, [&](int i, HttpClient& c) {
       auto r = c.AddPart(up, data[i]);
       statuses[i] = r.status;
       ids[i] = r.Field("id");
     });
+    for (int i = 0; i < kParts; ++i) ASSERT_EQ(statuses[i], 200) << "part " << i;
+    EXPECT_EQ(Parts(up).size(), static_cast<std::size_t>(kParts));
+    // Complete in an order unrelated to arrival: reversed.
+    std::vector<std::string> order(ids.rbegin(), ids.rend());
+    std::string want;
+    for (int i = kParts - 1; i >= 0; --i) want += data[i];
+    auto r = client().Complete(up, order, Md5Hex(want));
+    ASSERT_EQ(r.status, 200) << Describe(r);
+    json::object f = NestedFile(r);
+    EXPECT_EQ(Int(f, "bytes"), static_cast<std::int64_t>(total));
+    EXPECT_TRUE(Download(Str(f, "id")) == want);
   }
-  for (auto& t : threads) t.join();
-  for (int i = 0; i < kParts; ++i) ASSERT_EQ(statuses[i], 200) << "part " << i;
-  EXPECT_EQ(Parts(up).size(), static_cast<std::size_t>(kParts));
-  // Complete in an order unrelated to arrival: reversed.
-  std::vector<std::string> order(ids.rbegin(), ids.rend());
-  std::string want;
-  for (int i = kParts - 1; i >= 0; --i) want += data[i];
-  auto r = client().Complete(up, order, Md5Hex(want));
-  ASSERT_EQ(r.status, 200) << Describe(r);
-  json::object f = NestedFile(r);
-  EXPECT_EQ(Int(f, "bytes"), static_cast<std::int64_t>(total));
-  EXPECT_TRUE(Download(Str(f, "id")) == want);
-}
-
-// Parts of several MiB sent at once by more clients than the server has workers: each part's
-// buffers go to its storage one after another on one worker while none waits, and through the
-// pool's queue when others do. Every byte arrives, in order, whatever the interleaving.
-TEST_F(UploadsTest, LargePartsInParallelKeepEveryByte) {
-  constexpr int kParts = 8;
-  std::vector<std::string> data;
-  std::size_t total = 0;
-  for (int i = 0; i < kParts; ++i) {
-    data.push_back(RandomBytes((3 << 20) + i * 4099 + 1, 200 + i));
-    total += data.back().size();
-  }
-  const std::string up = MustCreateUpload(client(), static_cast<long long>(total));
-  std::vector<std::string> ids(kParts);
-  std::vector<long> statuses(kParts);
-  std::atomic<int> ready{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kParts; ++i) {
-    threads.emplace_back([&, i] {
-      HttpClient c = server().Client();
-      ready++;
-      while (ready.load() < kParts) std::this_thread::yield();
-      auto r = c.AddPart(up, data[i]);
-      statuses[i] = r.status;
-      ids[i] = r.Field("id");
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (int i = 0; i < kParts; ++i) ASSERT_EQ(statuses[i], 200) << "part " << i;
-  std::string want;
-  for (const auto& d : data) want += d;
-  auto r = client().Complete(up, ids, Md5Hex(want));
-  ASSERT_EQ(r.status, 200) << Describe(r);
-  json::object f = NestedFile(r);
-  EXPECT_EQ(Int(f, "bytes"), static_cast<std::int64_t>(total));
-  EXPECT_TRUE(Download(Str(f, "id")) == want);
 }
 
 TEST_F(UploadsTest, PartOverTheRemainingBytesIsRefused) {
@@ -546,17 +527,7 @@ TEST_F(UploadsTest, ConcurrentCompletesCreateExactlyOneFile) {
   const std::string b = MustAddPart(client(), up, "def");
   constexpr int kThreads = 8;
   std::vector<HttpResponse> results(kThreads);
-  std::atomic<int> ready{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      HttpClient c = server().Client();
-      ready++;
-      while (ready.load() < kThreads) std::this_thread::yield();
-      results[i] = c.Complete(up, {a, b});
-    });
-  }
-  for (auto& t : threads) t.join();
+  AtOnce(kThreads, [&](int i, HttpClient& c) { results[i] = c.Complete(up, {a, b}); });
   std::string file_id;
   int ok = 0;
   for (const auto& r : results) {
@@ -581,17 +552,9 @@ TEST_F(UploadsTest, ConcurrentPartsNeverExceedTwiceTheDeclaredBytes) {
   const std::string up = MustCreateUpload(client(), 20);  // parts may total 40 bytes
   constexpr int kThreads = 8;
   std::vector<HttpResponse> results(kThreads);
-  std::atomic<int> ready{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kThreads; ++i) {
-    threads.emplace_back([&, i] {
-      HttpClient c = server().Client();
-      ready++;
-      while (ready.load() < kThreads) std::this_thread::yield();
-      results[i] = c.AddPart(up, std::string(10, static_cast<char>('a' + i)));
-    });
-  }
-  for (auto& t : threads) t.join();
+  AtOnce(kThreads, [&](int i, HttpClient& c) {
+    results[i] = c.AddPart(up, std::string(10, static_cast<char>('a' + i)));
+  });
   std::vector<std::string> ok;
   for (const auto& r : results) {
     if (r.status == 200) {
@@ -621,19 +584,11 @@ TEST_F(UploadsTest, CompleteRacingCancelHasOneWinner) {
     const std::string a = MustAddPart(client(), up, "abc");
     constexpr int kThreads = 8;
     std::vector<HttpResponse> results(kThreads);
-    std::atomic<int> ready{0};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kThreads; ++i) {
-      threads.emplace_back([&, i] {
-        HttpClient c = server().Client();
-        ready++;
-        while (ready.load() < kThreads) std::this_thread::yield();
-        results[i] =
-            i % 2 == 0 ? c.Complete(up, {a})
+    AtOnce(kThreads, [&](int i, HttpClient& c) {
+      results[i] = i % 2 == 0
+                       ? c.Complete(up, {a})
                        : c.Request("POST", "/v1/uploads/" + up + "/cancel", "", {"Content-Type:"});
-      });
-    }
-    for (auto& t : threads) t.join();
+    });
     const std::string final_status = StateOf(up);
     ASSERT_TRUE(final_status == "completed" || final_status == "cancelled") << final_status;
     const bool completed = final_status == "completed";
