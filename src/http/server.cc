@@ -67,6 +67,22 @@ struct Shared {
   std::atomic<int> running{0};
 };
 
+// Runs fn on the worker pool, counted in Shared::queued until it begins and in
+// Shared::running until it ends.
+template <class F>
+void PostToPool(Shared& shared, F&& fn) {
+  shared.queued.fetch_add(1, std::memory_order_relaxed);
+  net::post(shared.pool, [&shared, fn = std::forward<F>(fn)]() mutable {
+    shared.running.fetch_add(1, std::memory_order_relaxed);
+    shared.queued.fetch_sub(1, std::memory_order_relaxed);
+    struct Ended {
+      std::atomic<int>& running;
+      ~Ended() { running.fetch_sub(1, std::memory_order_relaxed); }
+    } ended{shared.running};
+    fn();
+  });
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -286,15 +302,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Runs fn on the worker pool; an exception becomes a 500 for this request.
   template <class F>
   void OnWorker(F&& fn) {
-    shared_.queued.fetch_add(1, std::memory_order_relaxed);
-    net::post(shared_.pool, [self = shared_from_this(), fn = std::forward<F>(fn)]() mutable {
-      auto& shared = self->shared_;
-      shared.running.fetch_add(1, std::memory_order_relaxed);
-      shared.queued.fetch_sub(1, std::memory_order_relaxed);
-      struct Ended {
-        std::atomic<int>& running;
-        ~Ended() { running.fetch_sub(1, std::memory_order_relaxed); }
-      } ended{shared.running};
+    PostToPool(shared_, [self = shared_from_this(), fn = std::forward<F>(fn)]() mutable {
       try {
         fn();
         self->ServeWaiting();
@@ -1120,7 +1128,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // The peer went away mid-body: discard what the sink stored, on a worker.
       finishing_ = true;
       auto sink = std::shared_ptr<BodySink>(std::move(sink_));
-      net::post(shared_.pool, [sink] {
+      PostToPool(shared_, [sink] {
         sink->Fail(Unavailable("the client disconnected")).body.clear();
       });
     }

@@ -9,13 +9,14 @@
 // one to the BodySink, the event loop fills the other. Memory per upload is therefore two
 // buffers, whatever the part or file size. A worker that finds the other buffer filled when
 // it is done goes on with it, unless other tasks wait for a worker: the disk then never waits
-// for two hand-offs between threads per buffer. The buffers are aligned, and each read lands where
-// the sink's BodySink::Placement says, so a local blob store writes the bytes with O_DIRECT
-// from where they were received. Downloads of local blobs are sent with sendfile by a worker
-// (the one that looked the file up sends the header and first bytes); the loop only waits for
-// a full socket to drain, and only when others wait for workers or the client reads slowly (a
-// worker with nothing else to do waits up to a millisecond for the socket itself). Other downloads mirror uploads: a worker reads the next buffer from
-// the blob while the event loop writes the current one to the socket.
+// for two hand-offs between threads per buffer. The buffers are aligned, and each read lands
+// where the sink's BodySink::Placement says, so a local blob store writes the bytes with
+// O_DIRECT from where they were received. Downloads of local blobs are sent with sendfile by a
+// worker (the one that looked the file up sends the header and first bytes); the loop only
+// waits for a full socket to drain, and only when others wait for workers or the client reads
+// slowly (a worker with nothing else to do waits up to a millisecond for the socket itself).
+// Other downloads mirror uploads: a worker reads the next buffer from the blob while the event
+// loop writes the current one to the socket.
 //
 // An answer whose body is in memory (JSON objects, lists, errors) is sent by the worker that
 // produced it, which then starts the read of the next request; the loop takes over only what

@@ -1051,7 +1051,8 @@ TEST_F(LocalBlobStoreTest, ABlobToldItIsSmallIsWrittenThroughThePageCache) {
     if (hint && !late) (*writer)->HintSize(*hint);
     ASSERT_OK((*writer)->Append(std::span<const char>(data.data(), 3 * 4096)));
     if (hint && late) (*writer)->HintSize(*hint);
-    ASSERT_OK((*writer)->Append(std::span<const char>(data.data() + 3 * 4096, data.size() - 3 * 4096)));
+    ASSERT_OK((*writer)->Append(
+        std::span<const char>(data.data() + 3 * 4096, data.size() - 3 * 4096)));
     ASSERT_OK((*writer)->Commit());
   };
   write("small", static_cast<std::int64_t>(data.size()), false);
