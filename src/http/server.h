@@ -12,9 +12,8 @@
 // for two hand-offs between threads per buffer. The buffers are aligned, and each read lands
 // where the sink's BodySink::Placement says, so a local blob store writes the bytes with
 // O_DIRECT from where they were received. Downloads of local blobs are sent with sendfile by a
-// worker (the one that looked the file up sends the header and first bytes); the loop only
-// waits for a full socket to drain, and only when others wait for workers or the client reads
-// slowly (a worker with nothing else to do waits up to a millisecond for the socket itself).
+// worker (the one that looked the file up sends the header and first bytes), in turns of
+// 16 MiB when others wait for workers; the loop only waits for a full socket to drain.
 // Other downloads mirror uploads: a worker reads the next buffer from the blob while the event
 // loop writes the current one to the socket.
 //

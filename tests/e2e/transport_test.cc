@@ -261,11 +261,11 @@ TEST_F(TransportTest, AnAnswerLargerThanTheSocketTakesArrivesWholeAndKeepsTheCon
   EXPECT_EQ(JsonObject(one).at("filename").as_string(), std::string(400, 'a') + ".jsonl");
 }
 
-// A download of several turns' worth (each worker turn sends up to 16 MiB) to a client with a
-// small receive window that reads as fast as the bytes come: the socket fills again and again,
-// and the worker waits for it or hands it to the loop, depending on whether others wait for
-// workers (a second client keeps asking meanwhile). Every byte arrives, in order, and both
-// connections carry their next requests.
+// A download of several turns' worth (a worker turn sends 16 MiB, more while no other task
+// waits for a worker) to a client with a small receive window that reads as fast as the bytes
+// come: the socket fills again and again, and a second client keeps asking meanwhile, so turns
+// end at their share or go on. Every byte arrives, in order, and both connections carry their
+// next requests.
 TEST_F(TransportTest, ADownloadToAFastReaderWithASmallWindowArrivesWhole) {
   const std::string data = RandomBytes((40 << 20) + 3, 41);
   const std::string id = Str(MustCreateFile(client(), data), "id");
