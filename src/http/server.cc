@@ -44,7 +44,8 @@ namespace {
 constexpr std::size_t kDrainSmallBody = 64 * 1024;   // bodies read and dropped to keep alive
 constexpr std::size_t kLingerBytes = 64ull << 20;     // read and dropped after an early answer
 constexpr auto kLingerTime = std::chrono::seconds(2);
-// What one worker turn of a zero-copy download sends at most before yielding the worker.
+// What one worker turn of a zero-copy download sends before yielding the worker to a task that
+// waits for one (with none waiting, the turn goes on; see SendfileSome).
 constexpr std::int64_t kSendfileTurnBytes = 16ll << 20;
 // Requests of one connection a worker serves in a row before the loop takes it back.
 constexpr int kRequestsHere = 16;
