@@ -411,6 +411,33 @@ TEST(MultipartParserTest, RandomChunkingGivesTheSameOutput) {
   }
 }
 
+TEST(MultipartParserTest, DelimiterFoundAtEveryOffsetOfTheSearchBlocks) {
+  // The search tests 128 bytes at a time, then the rest of a chunk byte by byte: a delimiter
+  // (and a near miss just before it) at each offset across several blocks, in one chunk.
+  const std::string b = "----------------------------XyZ0123456789";
+  std::uint32_t x = 99;
+  std::string noise;
+  for (int i = 0; i < 700; ++i) {
+    x = x * 1664525u + 1013904223u;
+    noise.push_back(static_cast<char>(x >> 24));
+  }
+  std::string near = "\r\n--" + b;  // passes the first and last byte test, is no delimiter
+  near[10] = '+';
+  for (std::size_t n = 0; n < noise.size(); ++n) {
+    std::string data = noise.substr(0, n);
+    if (n >= 200) data.replace(n - 200, near.size(), near);  // in an earlier block
+    // A second part after it, so that the delimiter is found by the block test, not by the
+    // search of a chunk's last bytes.
+    std::string body = FilePart(b, "file", "f", "application/octet-stream", data) +
+                       Field(b, "purpose", std::string(300, 'p')) + Close(b);
+    Outcome out = Parse(b, body);
+    ASSERT_TRUE(out.status.ok()) << n << ": " << out.status.ToString();
+    ASSERT_EQ(out.parts.size(), 2u) << n;
+    ASSERT_EQ(out.parts[0].data, data) << n;
+    ASSERT_EQ(out.parts[1].data, std::string(300, 'p')) << n;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Streaming: no buffering of part bodies
 
