@@ -50,6 +50,32 @@ std::string RandomHex(std::size_t n) {
   return out;
 }
 
+std::string NewRequestId() {
+  // SplitMix64 over a per-thread counter: a bijection of the counter, so a thread repeats no
+  // value before 2^64 draws; the 128-bit random start of each thread keeps threads and
+  // processes apart.
+  struct Generator {
+    Generator() { FillRandom(reinterpret_cast<unsigned char*>(state.data()), sizeof(state)); }
+    std::uint64_t Next(std::uint64_t& s) {
+      std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      return z ^ (z >> 31);
+    }
+    std::array<std::uint64_t, 2> state{};
+  };
+  thread_local Generator gen;
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::uint64_t words[2] = {gen.Next(gen.state[0]), gen.Next(gen.state[1])};
+  std::string id = "req_";
+  id.resize(4 + 32);
+  char* out = id.data() + 4;
+  for (std::uint64_t w : words) {
+    for (int shift = 60; shift >= 0; shift -= 4) *out++ = kHex[(w >> shift) & 15];
+  }
+  return id;
+}
+
 std::string IdGenerator::NewId(std::string_view prefix) const {
   // 42 bits of milliseconds last until the year 2109.
   std::uint64_t ms = static_cast<std::uint64_t>(clock_.NowMillis()) & ((1ULL << 42) - 1);

@@ -38,6 +38,11 @@ std::string RandomToken(std::size_t n);
 // `n` bytes from the OS CSPRNG, hex-encoded (2n characters).
 std::string RandomHex(std::size_t n);
 
+// "req_" and 32 lowercase hex digits: a request's id, for logs and the x-request-id header.
+// Unique, not secret (an id grants nothing): each thread draws from its own generator, seeded
+// from the OS CSPRNG once, so a request costs no CSPRNG call and no lock. Thread-safe.
+std::string NewRequestId();
+
 // True when `id` is `prefix` followed by exactly 24 characters of the id alphabet.
 bool IsWellFormedId(std::string_view id, std::string_view prefix);
 

@@ -235,7 +235,7 @@ class Session : public std::enable_shared_from_this<Session> {
         return Shutdown();
       }
       // A malformed request: answer 400 and close; nothing after it is parsed.
-      req_.request_id = "req_" + RandomHex(16);
+      req_.request_id = NewRequestId();
       req_.method = "?";
       ApiResponse r;
       if (ec == http::error::header_limit) {
@@ -268,7 +268,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto cl = parser_->content_length()) req_.content_length = *cl;
     req_.chunked = parser_->chunked();
     req_.remote = remote_;
-    req_.request_id = "req_" + RandomHex(16);
+    req_.request_id = NewRequestId();
     keep_alive_ = parser_->keep_alive();
     const std::string* expect = req_.Header("expect");
     expect_continue_ = expect && ContainsToken(*expect, "100-continue");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -124,6 +125,39 @@ TEST(RandomHex, TwoLowercaseHexDigitsPerByte) {
   const std::string h = RandomHex(16);
   EXPECT_EQ(h.size(), 32u);
   EXPECT_EQ(h.find_first_not_of("0123456789abcdef"), std::string::npos) << h;
+}
+
+TEST(NewRequestId, ReqAnd32LowercaseHexDigits) {
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = NewRequestId();
+    ASSERT_EQ(id.size(), 36u) << id;
+    EXPECT_EQ(id.substr(0, 4), "req_") << id;
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef", 4), std::string::npos) << id;
+  }
+}
+
+TEST(NewRequestId, UniqueAcrossThreads) {
+  // Each thread has its own generator: ids drawn at once on several threads never collide,
+  // and every hex digit takes every value (none is stuck).
+  constexpr int kThreads = 4, kEach = 20000;
+  std::vector<std::vector<std::string>> drawn(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&drawn, t] {
+      for (int i = 0; i < kEach; ++i) drawn[t].push_back(NewRequestId());
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<std::string> all;
+  std::vector<std::set<char>> digits(32);
+  for (const auto& ids : drawn) {
+    for (const auto& id : ids) {
+      all.insert(id);
+      for (std::size_t i = 0; i < 32; ++i) digits[i].insert(id[4 + i]);
+    }
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kEach));
+  for (std::size_t i = 0; i < 32; ++i) EXPECT_EQ(digits[i].size(), 16u) << "digit " << i;
 }
 
 }  // namespace
