@@ -8,6 +8,7 @@
 //   SqliteGetFile       a file's row from a store of 10,000 files, and a page of 100 files'
 //   SqliteListFileJson  JSON, as GET /v1/files/{id} and GET /v1/files?limit=100 read them
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -100,7 +101,7 @@ BENCHMARK(Md5Part)->Unit(benchmark::kMillisecond);
   std::exit(1);
 }
 
-// One SQLite store of 10,000 files in one project, shared by the sqlite/* benchmarks.
+// One SQLite store of 10,000 files in one project, shared by the Sqlite* benchmarks.
 class Store {
  public:
   static Store& Get() {
