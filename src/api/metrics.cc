@@ -32,6 +32,10 @@ std::string Metrics::Render() const {
           "counter");
   counter("fileport_rate_limited_total", "Requests refused by the per-project rate limit.",
           rate_limited.load(), "counter");
+  counter("fileport_io_buffers_in_use", "Body and download buffers held by requests.",
+          io_buffers_in_use.load(), "gauge");
+  counter("fileport_io_buffers_idle", "Body and download buffers kept for the next requests.",
+          io_buffers_idle.load(), "gauge");
   return out;
 }
 

@@ -20,6 +20,8 @@ struct Metrics {
   std::atomic<std::int64_t> files_created{0};
   std::atomic<std::int64_t> uploads_completed{0};
   std::atomic<std::int64_t> rate_limited{0};
+  std::atomic<std::int64_t> io_buffers_in_use{0};  // held by requests moving a body
+  std::atomic<std::int64_t> io_buffers_idle{0};    // kept for the next ones
 
   void CountResponse(int status) {
     if (status >= 100 && status < 600) ++responses_by_class[status / 100];

@@ -293,7 +293,7 @@ Status ParseHeaderBlock(std::string_view text, MultipartPartHeaders* headers) {
 //
 // This is the hot loop of every upload. Instead of memchr on '\r' (slow on CR-dense data such
 // as a file of CRLFs: one call per hit) or Horspool (latency-bound, slow when the data is full
-// of bytes from the end of the boundary), it compares 32 positions at once against the first
+// of bytes from the end of the boundary), it compares 16 or 32 positions at once against the first
 // and the last byte of the delimiter (W. Muła, "SIMD-friendly algorithms for substring
 // searching"), and runs memcmp only where both match. A valid boundary never ends in CR or LF,
 // so CR-dense data yields no candidates; data built to match both bytes at every position
@@ -301,16 +301,24 @@ Status ParseHeaderBlock(std::string_view text, MultipartPartHeaders* headers) {
 // before one test (moving a vector's verdict to a general register costs more than making
 // it), and a block of 128 bytes with a candidate is checked again byte by byte. Written with
 // GCC/Clang vector extensions, which compile to SSE2/NEON without target-specific
-// intrinsics; on x86-64 GCC also builds an AVX2 copy, picked at load time when the CPU has it.
+// intrinsics; on x86-64 a second copy is compiled for AVX2 and used when the CPU has it (a
+// plain check on first use: an ifunc's resolver, as target_clones makes, runs before the
+// sanitizers' runtimes are up and crashes ThreadSanitizer builds).
 // About 50 GB/s on data in the cache (bench/micro: MultipartScan), 3x the 16-byte loop with
 // one test per vector that it replaces.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FP_WITH_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#if defined(__GNUC__) || defined(__clang__)
+using Bytes16 = char __attribute__((vector_size(16)));  // SSE2, NEON
+using Bytes32 = char __attribute__((vector_size(32)));  // AVX2
 #else
-#define FP_WITH_AVX2_CLONE
+using Bytes16 = char;  // no vectors: the memchr loop below does it all
 #endif
-FP_WITH_AVX2_CLONE const char* FindDelimiter(const char* begin, const char* end,
-                                             std::string_view delim) {
+
+template <class Bytes>
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+inline const char*
+FindDelimiterIn(const char* begin, const char* end, std::string_view delim) {
   const std::size_t size = delim.size();
   if (static_cast<std::size_t>(end - begin) < size) return nullptr;
   const char* const last_start = end - size;  // the last position a full match can start at
@@ -318,9 +326,8 @@ FP_WITH_AVX2_CLONE const char* FindDelimiter(const char* begin, const char* end,
   const char last = delim.back();
   const char* cur = begin;
 #if defined(__GNUC__) || defined(__clang__)
-  constexpr int kWidth = 32;   // bytes per vector
+  constexpr int kWidth = sizeof(Bytes);
   constexpr int kBlock = 128;  // bytes per test for a candidate
-  using Bytes = char __attribute__((vector_size(kWidth)));
   const Bytes first_byte = first - Bytes{};
   const Bytes last_byte = last - Bytes{};
   using Mask = decltype(first_byte == last_byte);
@@ -334,7 +341,9 @@ FP_WITH_AVX2_CLONE const char* FindDelimiter(const char* begin, const char* end,
     }
     std::uint64_t words[kWidth / 8];
     std::memcpy(words, &hits, kWidth);
-    if ((words[0] | words[1] | words[2] | words[3]) == 0) {
+    std::uint64_t any = 0;
+    for (std::uint64_t w : words) any |= w;
+    if (any == 0) {
       cur += kBlock;
       continue;
     }
@@ -354,6 +363,24 @@ FP_WITH_AVX2_CLONE const char* FindDelimiter(const char* begin, const char* end,
     if (std::memcmp(cur, delim.data(), size) == 0) return cur;
   }
   return nullptr;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) const char* FindDelimiterAvx2(const char* begin, const char* end,
+                                                              std::string_view delim) {
+  return FindDelimiterIn<Bytes32>(begin, end, delim);
+}
+#endif
+
+const char* FindDelimiter(const char* begin, const char* end, std::string_view delim) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool avx2 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  if (avx2) return FindDelimiterAvx2(begin, end, delim);
+#endif
+  return FindDelimiterIn<Bytes16>(begin, end, delim);
 }
 
 }  // namespace

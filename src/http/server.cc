@@ -56,11 +56,59 @@ constexpr auto kWaitHereTime = std::chrono::milliseconds(1);
 // The session whose next request head this worker thread has just read (NextRequestHere).
 thread_local const void* t_head_here = nullptr;
 
+// The body and download buffers of every connection: a request takes two when it starts
+// moving a body and gives them back when it ends, so an idle keep-alive connection holds none,
+// and a buffer taken again is already in memory (a fresh one costs a page fault per 4 KiB on
+// first touch). At most `keep` buffers wait here; a buffer given back beyond that is freed.
+class BufferPool {
+ public:
+  BufferPool(std::size_t bytes, std::size_t keep, Metrics& metrics)
+      : bytes_(bytes), keep_(keep), metrics_(metrics) {}
+
+  std::size_t buffer_bytes() const { return bytes_; }
+
+  AlignedBuffer Take() {
+    metrics_.io_buffers_in_use++;
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        AlignedBuffer b = std::move(idle_.back());
+        idle_.pop_back();
+        metrics_.io_buffers_idle--;
+        return b;
+      }
+    }
+    return AllocateAligned(bytes_);
+  }
+
+  void Give(AlignedBuffer b) {
+    if (!b) return;
+    metrics_.io_buffers_in_use--;
+    {
+      std::lock_guard lock(mu_);
+      if (idle_.size() < keep_) {
+        idle_.push_back(std::move(b));
+        metrics_.io_buffers_idle++;
+        return;
+      }
+    }
+    // b is freed here, outside the lock
+  }
+
+ private:
+  const std::size_t bytes_;
+  const std::size_t keep_;
+  Metrics& metrics_;
+  std::mutex mu_;
+  std::vector<AlignedBuffer> idle_;
+};
+
 struct Shared {
   Api& api;
   ServerOptions options;
   net::thread_pool& pool;
   Metrics& metrics;
+  BufferPool buffers;
   std::atomic<bool> draining{false};  // answers carry Connection: close from now on
   // Worker tasks posted and not yet begun, and begun and not yet ended: the measure of an idle
   // pool that Asio's thread_pool does not give (Session::NoTaskWaits, Session::WaitHere).
@@ -94,13 +142,18 @@ bool ContainsToken(std::string_view value, std::string_view token) {
   return Lower(value).find(token) != std::string::npos;
 }
 
-// A pipeline buffer, aligned so that storage can write from it directly (O_DIRECT).
+// One of a connection's two pipeline buffers, aligned so that storage can write from it
+// directly (O_DIRECT), and held only while a request moves a body through it.
 class IoBuffer {
  public:
-  void Resize(std::size_t n) {
-    if (n == size_) return;
-    data_ = n > 0 ? AllocateAligned(n) : nullptr;
-    size_ = n;
+  void Take(BufferPool& pool) {
+    if (data_) return;
+    data_ = pool.Take();
+    size_ = pool.buffer_bytes();
+  }
+  void Give(BufferPool& pool) {
+    pool.Give(std::move(data_));
+    size_ = 0;
   }
   char* data() const { return data_.get(); }
   std::size_t size() const { return size_; }
@@ -122,7 +175,10 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     remote_ = stream_.socket().remote_endpoint(ec).address().to_string(ec);
   }
-  ~Session() { shared_.metrics.connections_open--; }
+  ~Session() {
+    ReleaseBuffers();
+    shared_.metrics.connections_open--;
+  }
 
   void Run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
@@ -145,7 +201,14 @@ class Session : public std::enable_shared_from_this<Session> {
     WaitForHeader();
   }
 
+  // The connection's I/O buffers go back to the pool (Shared::buffers), for other requests.
+  // Only while no read, write or worker uses them.
+  void ReleaseBuffers() {
+    for (auto& b : bufs_) b.Give(shared_.buffers);
+  }
+
   void PrepareHeader() {
+    ReleaseBuffers();  // the last request is over (a download's end, say)
     raw_body_ = false;
     raw_left_ = 0;
     parser_.emplace();
@@ -421,7 +484,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Buf { kFree, kReading, kPending, kWriting };
 
   void StartBodyPipeline() {
-    for (auto& b : bufs_) b.Resize(shared_.options.io_buffer_bytes);
+    for (auto& b : bufs_) b.Take(shared_.buffers);
     state_ = {Buf::kFree, Buf::kFree};
     // A Content-Length body is read straight from the socket into the pipeline buffers, a
     // buffer at a time: Beast's parser would copy it through its own small buffer in
@@ -460,6 +523,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (!BodyPending() && !reading_ && !writing_ && pending_ < 0 && !finishing_) {
       finishing_ = true;
+      ReleaseBuffers();  // the body is all written: the answer needs them no more
       OnWorker([self = shared_from_this()] {
         ApiResponse r = self->sink_->Finish();
         self->sink_.reset();
@@ -663,6 +727,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void FailBody() {
     if (finishing_) return;
     finishing_ = true;
+    ReleaseBuffers();  // no read or write uses them any more (see Pump)
     OnWorker([self = shared_from_this()] {
       auto r = std::make_shared<ApiResponse>(self->sink_->Fail(self->body_error_));
       self->OnLoop([self, r] {
@@ -874,7 +939,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void WriteStreamed(ApiResponse r, unsigned version) {
     PrepareDownload(r, version);
     dl_sr_ = std::make_unique<http::response_serializer<http::buffer_body>>(*dl_res_);
-    for (auto& b : bufs_) b.Resize(shared_.options.io_buffer_bytes);
+    for (auto& b : bufs_) b.Take(shared_.buffers);
     dl_ready_.clear();
     dl_reading_ = false;
     dl_writing_ = false;
@@ -1232,7 +1297,9 @@ struct HttpServer::Impl {
 
   Impl(Api& api, const ServerOptions& options)
       : pool(static_cast<std::size_t>(options.workers)),
-        shared{api, options, pool, api.metrics()},
+        shared{api, options, pool, api.metrics(),
+               BufferPool(options.io_buffer_bytes,
+                          static_cast<std::size_t>(options.idle_io_buffers), api.metrics())},
         loops(MakeLoops(options.io_threads)),
         acceptor(loops[0]->ioc) {}
 

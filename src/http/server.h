@@ -7,13 +7,14 @@
 //
 // A request's body is moved through two buffers of `io_buffer_bytes`: while a worker hands
 // one to the BodySink, the event loop fills the other. Memory per upload is therefore two
-// buffers, whatever the part or file size. A worker that finds the other buffer filled when
-// it is done goes on with it, unless other tasks wait for a worker: the disk then never waits
-// for two hand-offs between threads per buffer. The buffers are aligned, and each read lands
-// where the sink's BodySink::Placement says, so a local blob store writes the bytes with
-// O_DIRECT from where they were received. Downloads of local blobs are sent with sendfile by a
-// worker (the one that looked the file up sends the header and first bytes), in turns of
-// 16 MiB when others wait for workers; the loop only waits for a full socket to drain.
+// buffers, whatever the part or file size. They come from a pool shared by all connections and
+// go back to it when the request ends: a connection between requests holds none. A worker that
+// finds the other buffer filled when it is done goes on with it, unless other tasks wait for a
+// worker: the disk then never waits for two hand-offs between threads per buffer. The buffers are
+// aligned, and each read lands where the sink's BodySink::Placement says, so a local blob store
+// writes the bytes with O_DIRECT from where they were received. Downloads of local blobs are sent
+// with sendfile by a worker (the one that looked the file up sends the header and first bytes), in
+// turns of 16 MiB when others wait for workers; the loop only waits for a full socket to drain.
 // Other downloads mirror uploads: a worker reads the next buffer from the blob while the event
 // loop writes the current one to the socket.
 //
@@ -56,6 +57,9 @@ struct ServerOptions {
   std::chrono::seconds keepalive_timeout{75};
   std::size_t header_limit = 64 * 1024;
   std::size_t io_buffer_bytes = 1 << 20;
+  // I/O buffers kept for the next requests once the requests that used them have ended; a
+  // connection between requests holds none. More are allocated while more are in use.
+  int idle_io_buffers = 16;
   int max_connections = 4096;
 };
 

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -502,6 +504,71 @@ TEST_F(TransportTest, MalformedRequestIs400) {
   EXPECT_FALSE(r.Header("x-request-id").empty());
   // The server is still fine.
   EXPECT_EQ(client().Get("/healthz").status, 200);
+}
+
+// The value of one unlabelled metric in a /metrics answer, or -1 when it is missing.
+long long MetricValue(const std::string& metrics, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const std::size_t at = metrics.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stoll(metrics.substr(at + key.size()));
+}
+
+TEST_F(TransportTest, ConnectionsBetweenRequestsHoldNoBuffers) {
+  // Six keep-alive connections upload a file of 3 MiB each at once, which takes two I/O
+  // buffers per upload, and stay open. Once answered, none holds a buffer: they are back in
+  // the pool, which keeps idle_io_buffers of them and frees the rest. Uploads on the same
+  // connections, one after another, take them again and arrive whole.
+  TestServerOptions o;
+  o.server.idle_io_buffers = 3;
+  Restart(o);
+  const std::string data = RandomBytes(3 * 1024 * 1024 + 7, 33);
+  const std::string body = FileForm(data, "pooled.bin", "assistants");
+  const std::string head =
+      "POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=" +
+      kBoundary + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  const std::size_t half = body.size() / 2;
+  auto metric = [&](const std::string& name) {
+    auto m = client().Get("/metrics");
+    EXPECT_EQ(m.status, 200) << Describe(m);
+    return MetricValue(m.body, name);
+  };
+  std::vector<std::unique_ptr<RawConnection>> conns;
+  for (int i = 0; i < 6; ++i) {
+    conns.push_back(std::make_unique<RawConnection>(server().port()));
+    ASSERT_TRUE(conns.back()->connected());
+    ASSERT_TRUE(conns.back()->Send(head + body.substr(0, half)));
+  }
+  // Every upload has begun moving its body: twelve buffers are in use.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (metric("fileport_io_buffers_in_use") != 12) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the uploads never all began";
+    std::this_thread::yield();
+  }
+  std::vector<std::string> ids;
+  auto answered = [&](RawConnection& conn) {
+    auto r = conn.ReadResponse();
+    ASSERT_EQ(r.status, 200) << Describe(r);
+    json::object f = JsonObject(r);
+    EXPECT_EQ(Int(f, "bytes"), static_cast<std::int64_t>(data.size()));
+    ids.push_back(Str(f, "id"));
+  };
+  for (auto& conn : conns) ASSERT_TRUE(conn->Send(body.substr(half)));
+  for (auto& conn : conns) answered(*conn);
+  EXPECT_EQ(metric("fileport_io_buffers_in_use"), 0);
+  EXPECT_EQ(metric("fileport_io_buffers_idle"), 3);
+  for (auto& conn : conns) {
+    ASSERT_TRUE(conn->Send(head + body));
+    answered(*conn);
+  }
+  EXPECT_EQ(metric("fileport_io_buffers_in_use"), 0);
+  EXPECT_EQ(metric("fileport_io_buffers_idle"), 3);
+  ASSERT_EQ(ids.size(), 12u);
+  for (const std::string& id : ids) {
+    auto c = client().Get("/v1/files/" + id + "/content");
+    ASSERT_EQ(c.status, 200) << Describe(c);
+    EXPECT_TRUE(c.body == data) << id << ": " << c.body.size() << " bytes";
+  }
 }
 
 TEST_F(TransportTest, HealthReadinessAndMetrics) {
