@@ -59,7 +59,8 @@ thread_local const void* t_head_here = nullptr;
 // The body and download buffers of every connection: a request takes two when it starts
 // moving a body and gives them back when it ends, so an idle keep-alive connection holds none,
 // and a buffer taken again is already in memory (a fresh one costs a page fault per 4 KiB on
-// first touch). At most `keep` buffers wait here; a buffer given back beyond that is freed.
+// first touch). At most `keep` buffers wait here (ServerOptions::idle_io_buffers); one given back
+// beyond that is freed.
 class BufferPool {
  public:
   BufferPool(std::size_t bytes, std::size_t keep, Metrics& metrics)

@@ -59,7 +59,7 @@ struct ServerOptions {
   std::size_t io_buffer_bytes = 1 << 20;
   // I/O buffers kept for the next requests once the requests that used them have ended; a
   // connection between requests holds none. More are allocated while more are in use.
-  int idle_io_buffers = 16;
+  int idle_io_buffers = 4;
   int max_connections = 4096;
 };
 
