@@ -1300,7 +1300,8 @@ struct HttpServer::Impl {
       : pool(static_cast<std::size_t>(options.workers)),
         shared{api, options, pool, api.metrics(),
                BufferPool(options.io_buffer_bytes,
-                          static_cast<std::size_t>(options.idle_io_buffers), api.metrics())},
+                          static_cast<std::size_t>(std::max(0, options.idle_io_buffers)),
+                          api.metrics())},
         loops(MakeLoops(options.io_threads)),
         acceptor(loops[0]->ioc) {}
 
