@@ -6,6 +6,8 @@
 #include <array>
 #include <stdexcept>
 
+#include "common/crypto.h"
+
 namespace fileport {
 namespace {
 
@@ -38,42 +40,28 @@ std::string RandomToken(std::size_t n) {
 }
 
 std::string RandomHex(std::size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string raw(n, '\0');
   FillRandom(reinterpret_cast<unsigned char*>(raw.data()), n);
-  std::string out;
-  out.reserve(2 * n);
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  return HexEncode({reinterpret_cast<const unsigned char*>(raw.data()), n});
 }
 
 std::string NewRequestId() {
-  // SplitMix64 over a per-thread counter: a bijection of the counter, so a thread repeats no
-  // value before 2^64 draws; the 128-bit random start of each thread keeps threads and
-  // processes apart.
-  struct Generator {
-    Generator() { FillRandom(reinterpret_cast<unsigned char*>(state.data()), sizeof(state)); }
-    std::uint64_t Next(std::uint64_t& s) {
-      std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      return z ^ (z >> 31);
-    }
-    std::array<std::uint64_t, 2> state{};
-  };
-  thread_local Generator gen;
-  static constexpr char kHex[] = "0123456789abcdef";
-  const std::uint64_t words[2] = {gen.Next(gen.state[0]), gen.Next(gen.state[1])};
-  std::string id = "req_";
-  id.resize(4 + 32);
-  char* out = id.data() + 4;
-  for (std::uint64_t w : words) {
-    for (int shift = 60; shift >= 0; shift -= 4) *out++ = kHex[(w >> shift) & 15];
+  // SplitMix64 over two per-thread counters: each output word is a bijection of its counter,
+  // so a thread repeats no id before 2^64 draws; the counters' random 128-bit start keeps
+  // threads and processes apart.
+  thread_local std::array<std::uint64_t, 2> counters = [] {
+    std::array<std::uint64_t, 2> start;
+    FillRandom(reinterpret_cast<unsigned char*>(start.data()), sizeof(start));
+    return start;
+  }();
+  std::array<std::uint64_t, 2> words;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    std::uint64_t z = (counters[i] += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    words[i] = z ^ (z >> 31);
   }
-  return id;
+  return "req_" + HexEncode({reinterpret_cast<const unsigned char*>(words.data()), sizeof(words)});
 }
 
 std::string IdGenerator::NewId(std::string_view prefix) const {

@@ -3,6 +3,7 @@
 #include "http/multipart_parser.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -372,18 +373,24 @@ __attribute__((target("avx2"))) const char* FindDelimiterAvx2(const char* begin,
 }
 #endif
 
+std::atomic<bool> g_portable_search{false};  // SetPortableDelimiterSearch
+
 const char* FindDelimiter(const char* begin, const char* end, std::string_view delim) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const bool avx2 = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") != 0;
   }();
-  if (avx2) return FindDelimiterAvx2(begin, end, delim);
+  if (avx2 && !g_portable_search.load(std::memory_order_relaxed)) {
+    return FindDelimiterAvx2(begin, end, delim);
+  }
 #endif
   return FindDelimiterIn<Bytes16>(begin, end, delim);
 }
 
 }  // namespace
+
+void SetPortableDelimiterSearch(bool on) { g_portable_search.store(on, std::memory_order_relaxed); }
 
 Result<std::string> MultipartParser::BoundaryFromContentType(std::string_view content_type) {
   constexpr std::string_view kHeader = "Content-Type";

@@ -62,6 +62,11 @@ struct MultipartLimits {
   std::size_t max_parts = 1000;              // parts in one form
 };
 
+// Makes every parser use the portable delimiter search (16-byte vectors) even where the CPU
+// has AVX2, or not (the default). Process-wide; for the tests and bench/micro, so that both
+// copies of the search run and are measured on any machine.
+void SetPortableDelimiterSearch(bool on);
+
 // Parses one multipart/form-data body. Not thread-safe; one parser per request. The handler
 // must outlive the parser.
 //

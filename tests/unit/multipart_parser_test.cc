@@ -155,6 +155,19 @@ std::string OnePart(const std::string& boundary, std::string_view disposition_pa
 
 const std::string kB = "bnd";
 
+// Runs `body` with each copy of the delimiter search: the one this CPU gets (AVX2 on most
+// x86-64 machines) and the portable one, so that both are tested wherever the tests run.
+template <class F>
+void WithEachSearch(F body) {
+  for (bool portable : {false, true}) {
+    SCOPED_TRACE(portable ? "portable delimiter search" : "this CPU's delimiter search");
+    SetPortableDelimiterSearch(portable);
+    body();
+    SetPortableDelimiterSearch(false);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 void ExpectParseError(const Status& status, std::string_view message_part) {
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << status.ToString();
   EXPECT_EQ(status.param(), "");
@@ -340,19 +353,21 @@ TEST(MultipartParserTest, ClosingBoundaryWithoutTrailingCrlf) {
 }
 
 TEST(MultipartParserTest, AllByteValuesSurvive) {
-  std::string data;
-  for (int round = 0; round < 3; ++round) {
-    for (int c = 0; c < 256; ++c) data.push_back(static_cast<char>(c));
-    data += "\r\n--bn\r\n-\r\n--bnd-\r";  // near-delimiters between the rounds
-  }
-  std::string body = FilePart(kB, "file", "all.bin", "application/octet-stream", data) +
-                     Field(kB, "purpose", "user_data") + Close(kB);
-  Outcome out = Parse(kB, body);
-  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
-  ASSERT_EQ(out.parts.size(), 2u);
-  EXPECT_EQ(out.parts[0].data, data);
-  EXPECT_EQ(out.parts[1].data, "user_data");
-  ExpectSameAtEverySplit(kB, body);
+  WithEachSearch([&] {
+    std::string data;
+    for (int round = 0; round < 3; ++round) {
+      for (int c = 0; c < 256; ++c) data.push_back(static_cast<char>(c));
+      data += "\r\n--bn\r\n-\r\n--bnd-\r";  // near-delimiters between the rounds
+    }
+    std::string body = FilePart(kB, "file", "all.bin", "application/octet-stream", data) +
+                       Field(kB, "purpose", "user_data") + Close(kB);
+    Outcome out = Parse(kB, body);
+    ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+    ASSERT_EQ(out.parts.size(), 2u);
+    EXPECT_EQ(out.parts[0].data, data);
+    EXPECT_EQ(out.parts[1].data, "user_data");
+    ExpectSameAtEverySplit(kB, body);
+  });
 }
 
 TEST(MultipartParserTest, SameOutputAtEverySplitAndByteByByte) {
@@ -383,86 +398,93 @@ TEST(MultipartParserTest, ErrorsAreTheSameAtEverySplit) {
 }
 
 TEST(MultipartParserTest, RandomChunkingGivesTheSameOutput) {
-  std::string data;
-  std::uint32_t x = 12345;
-  for (int i = 0; i < 20000; ++i) {
-    x = x * 1664525u + 1013904223u;
-    // Mostly CR, LF, '-' and boundary letters, to make near-matches frequent.
-    static constexpr char kAlphabet[] = "\r\n-bnd\r\n--bndx";
-    data.push_back(kAlphabet[(x >> 16) % (sizeof(kAlphabet) - 1)]);
-  }
-  // Make sure the data itself holds no real delimiter.
-  for (std::size_t at; (at = data.find("\r\n--bnd")) != std::string::npos;) data[at + 3] = '+';
-  std::string body = FilePart(kB, "file", "f", "application/octet-stream", data) +
-                     Field(kB, "b", data.substr(0, 999)) + Close(kB);
-  const Outcome whole = Parse(kB, body);
-  ASSERT_TRUE(whole.status.ok()) << whole.status.ToString();
-  ASSERT_EQ(whole.parts.size(), 2u);
-  ASSERT_EQ(whole.parts[0].data, data);
-  for (int trial = 0; trial < 200; ++trial) {
-    std::vector<std::string_view> chunks;
-    for (std::size_t pos = 0; pos < body.size();) {
+  WithEachSearch([&] {
+    std::string data;
+    std::uint32_t x = 12345;
+    for (int i = 0; i < 20000; ++i) {
       x = x * 1664525u + 1013904223u;
-      std::size_t len = std::min<std::size_t>(body.size() - pos, 1 + (x >> 16) % 17);
-      chunks.push_back(std::string_view(body).substr(pos, len));
-      pos += len;
+      // Mostly CR, LF, '-' and boundary letters, to make near-matches frequent.
+      static constexpr char kAlphabet[] = "\r\n-bnd\r\n--bndx";
+      data.push_back(kAlphabet[(x >> 16) % (sizeof(kAlphabet) - 1)]);
     }
-    ASSERT_EQ(ParseChunks(kB, chunks).Describe(), whole.Describe()) << "trial " << trial;
-  }
+    // Make sure the data itself holds no real delimiter.
+    for (std::size_t at; (at = data.find("\r\n--bnd")) != std::string::npos;) data[at + 3] = '+';
+    std::string body = FilePart(kB, "file", "f", "application/octet-stream", data) +
+                       Field(kB, "b", data.substr(0, 999)) + Close(kB);
+    const Outcome whole = Parse(kB, body);
+    ASSERT_TRUE(whole.status.ok()) << whole.status.ToString();
+    ASSERT_EQ(whole.parts.size(), 2u);
+    ASSERT_EQ(whole.parts[0].data, data);
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<std::string_view> chunks;
+      for (std::size_t pos = 0; pos < body.size();) {
+        x = x * 1664525u + 1013904223u;
+        std::size_t len = std::min<std::size_t>(body.size() - pos, 1 + (x >> 16) % 17);
+        chunks.push_back(std::string_view(body).substr(pos, len));
+        pos += len;
+      }
+      ASSERT_EQ(ParseChunks(kB, chunks).Describe(), whole.Describe()) << "trial " << trial;
+    }
+  });
 }
 
 TEST(MultipartParserTest, DelimiterFoundAtEveryOffsetOfTheSearchBlocks) {
-  // The search tests 128 bytes at a time, then the rest of a chunk byte by byte: a delimiter
-  // (and a near miss just before it) at each offset across several blocks, in one chunk.
-  const std::string b = "----------------------------XyZ0123456789";
-  std::uint32_t x = 99;
-  std::string noise;
-  for (int i = 0; i < 700; ++i) {
-    x = x * 1664525u + 1013904223u;
-    noise.push_back(static_cast<char>(x >> 24));
-  }
-  std::string near = "\r\n--" + b;  // passes the first and last byte test, is no delimiter
-  near[10] = '+';
-  for (std::size_t n = 0; n < noise.size(); ++n) {
-    std::string data = noise.substr(0, n);
-    if (n >= 200) data.replace(n - 200, near.size(), near);  // in an earlier block
-    // A second part after it, so that the delimiter is found by the block test, not by the
-    // search of a chunk's last bytes.
-    std::string body = FilePart(b, "file", "f", "application/octet-stream", data) +
-                       Field(b, "purpose", std::string(300, 'p')) + Close(b);
-    Outcome out = Parse(b, body);
-    ASSERT_TRUE(out.status.ok()) << n << ": " << out.status.ToString();
-    ASSERT_EQ(out.parts.size(), 2u) << n;
-    ASSERT_EQ(out.parts[0].data, data) << n;
-    ASSERT_EQ(out.parts[1].data, std::string(300, 'p')) << n;
-  }
+  WithEachSearch([&] {
+    // The search tests 128 bytes at a time, then the rest of a chunk byte by byte: a delimiter
+    // (and a near miss just before it) at each offset across several blocks, in one chunk.
+    const std::string b = "----------------------------XyZ0123456789";
+    std::uint32_t x = 99;
+    std::string noise;
+    for (int i = 0; i < 700; ++i) {
+      x = x * 1664525u + 1013904223u;
+      noise.push_back(static_cast<char>(x >> 24));
+    }
+    std::string near = "\r\n--" + b;  // passes the first and last byte test, is no delimiter
+    near[10] = '+';
+    for (std::size_t n = 0; n < noise.size(); ++n) {
+      std::string data = noise.substr(0, n);
+      if (n >= 200) data.replace(n - 200, near.size(), near);  // in an earlier block
+      // A second part after it, so that the delimiter is found by the block test, not by the
+      // search of a chunk's last bytes.
+      std::string body = FilePart(b, "file", "f", "application/octet-stream", data) +
+                         Field(b, "purpose", std::string(300, 'p')) + Close(b);
+      Outcome out = Parse(b, body);
+      ASSERT_TRUE(out.status.ok()) << n << ": " << out.status.ToString();
+      ASSERT_EQ(out.parts.size(), 2u) << n;
+      ASSERT_EQ(out.parts[0].data, data) << n;
+      ASSERT_EQ(out.parts[1].data, std::string(300, 'p')) << n;
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Streaming: no buffering of part bodies
 
 TEST(MultipartParserTest, CrDenseAndFilterAdversarialData) {
-  // Data that is all CRs and CRLFs, or puts CR and the boundary's last byte L-1 apart at many
-  // positions, so the search sees a candidate almost everywhere.
-  const std::string b = "------------------------abcdef0123456789";
-  std::vector<std::string> datas = {std::string(5000, '\r'), "", "", ""};
-  for (int i = 0; i < 2500; ++i) datas[1] += "\r\n";
-  for (int i = 0; i < 2500; ++i) datas[2] += "\r9";
-  for (int i = 0; i < 100; ++i) datas[3] += "\r\n--" + b.substr(0, 20) + "x" + b.substr(21);
-  for (const std::string& data : datas) {
-    std::string body = FilePart(b, "file", "f", "application/octet-stream", data) + Close(b);
-    for (std::size_t chunk : {body.size(), std::size_t{4096}, std::size_t{1000}, std::size_t{17}}) {
-      SCOPED_TRACE(chunk);
-      std::vector<std::string_view> chunks;
-      for (std::size_t pos = 0; pos < body.size(); pos += chunk) {
-        chunks.push_back(std::string_view(body).substr(pos, chunk));
+  WithEachSearch([&] {
+    // Data that is all CRs and CRLFs, or puts CR and the boundary's last byte L-1 apart at many
+    // positions, so the search sees a candidate almost everywhere.
+    const std::string b = "------------------------abcdef0123456789";
+    std::vector<std::string> datas = {std::string(5000, '\r'), "", "", ""};
+    for (int i = 0; i < 2500; ++i) datas[1] += "\r\n";
+    for (int i = 0; i < 2500; ++i) datas[2] += "\r9";
+    for (int i = 0; i < 100; ++i) datas[3] += "\r\n--" + b.substr(0, 20) + "x" + b.substr(21);
+    for (const std::string& data : datas) {
+      std::string body = FilePart(b, "file", "f", "application/octet-stream", data) + Close(b);
+      for (std::size_t chunk :
+           {body.size(), std::size_t{4096}, std::size_t{1000}, std::size_t{17}}) {
+        SCOPED_TRACE(chunk);
+        std::vector<std::string_view> chunks;
+        for (std::size_t pos = 0; pos < body.size(); pos += chunk) {
+          chunks.push_back(std::string_view(body).substr(pos, chunk));
+        }
+        Outcome out = ParseChunks(b, chunks);
+        ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+        ASSERT_EQ(out.parts.size(), 1u);
+        EXPECT_EQ(out.parts[0].data, data);
       }
-      Outcome out = ParseChunks(b, chunks);
-      ASSERT_TRUE(out.status.ok()) << out.status.ToString();
-      ASSERT_EQ(out.parts.size(), 1u);
-      EXPECT_EQ(out.parts[0].data, data);
     }
-  }
+  });
 }
 
 TEST(MultipartParserTest, DataSpansPointIntoTheFedBuffer) {
