@@ -2279,7 +2279,7 @@ TEST_F(SqliteMetadataStoreTest, UsesWalAndRecordsTheSchemaVersion) {
   }
   RawDb db = OpenRaw(DbPath());
   EXPECT_EQ(QueryText(db.get(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
   db.reset();
   auto again = SqliteMetadataStore::Open(DbPath());  // migrating an up-to-date file: no-op
   ASSERT_TRUE(IsOk(again));
@@ -2389,7 +2389,7 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   MetadataStore& store = **opened;
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
     // Files are stored in (project, id) order, and their ids are still unique.
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'files' "
                                   "AND sql LIKE '%PRIMARY KEY (project, id)%WITHOUT ROWID%'"),
@@ -2456,12 +2456,21 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(*got, std::vector<std::string>{"files/deleted"});
   RawDb db = OpenRaw(DbPath());
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
   EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                 "name = 'uploads_by_project_status'"),
             "1")
       << "2 -> 3 indexes pending uploads by project (quotas)";
 }
+
+// Turns a database of the current schema into what schema 5 had: each file's segments in a
+// last column of its row, no file_segments table.
+constexpr const char* kBackToSchemaFive = R"sql(
+ALTER TABLE files ADD COLUMN segments TEXT NOT NULL DEFAULT '';
+UPDATE files SET segments = (SELECT segments FROM file_segments s WHERE s.id = files.id);
+DROP TABLE file_segments;
+PRAGMA user_version=5;
+)sql";
 
 // Schema 4 → 5 writes every existing file's wire object, in batches, whatever the projects.
 TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFourWritesEveryFilesObject) {
@@ -2480,15 +2489,16 @@ TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFourWritesEveryFilesObject) {
     }
   }
   {
-    // What schema 4 had: no `shown` column.
+    // What schema 4 had: no `shown` column, the segments in the files row.
     RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), kBackToSchemaFive);
     ExecRaw(db.get(), "ALTER TABLE files DROP COLUMN shown; PRAGMA user_version=4;");
   }
   auto opened = SqliteMetadataStore::Open(DbPath());
   ASSERT_TRUE(IsOk(opened));
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "5");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM files WHERE shown IS NULL"), "0");
   }
   std::size_t seen = 0;
@@ -2501,6 +2511,103 @@ TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFourWritesEveryFilesObject) {
     seen += files->data.size();
   }
   EXPECT_EQ(seen, static_cast<std::size_t>(kFiles));
+}
+
+// Schema 5 → 6 moves every file's segments out of its row into file_segments, whatever their
+// length (128 parts of an 8 GiB upload: several KB) or the project, and nothing else changes.
+TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFiveMovesEverySegmentListOutOfTheRow) {
+  constexpr int kFiles = 300;
+  std::vector<File> files;
+  {
+    auto opened = SqliteMetadataStore::Open(DbPath());
+    ASSERT_TRUE(IsOk(opened));
+    for (int n = 1; n <= kFiles; ++n) {
+      File f = MakeFile(n % 2 == 0 ? "a" : "b", FileId(n));
+      f.created_at = kT0 + n;
+      const int parts = n % 3 == 0 ? 128 : n % 3 == 1 ? 1 : 0;
+      f.segments.clear();
+      f.bytes = 0;
+      std::vector<GarbageBlob> intents;
+      for (int i = 0; i < parts; ++i) {
+        f.segments.push_back({"p/" + std::to_string(n) + "/part_" + std::to_string(i), 1 << 26});
+        f.bytes += 1 << 26;
+        intents.push_back({f.segments.back().blob_key, kT0});
+      }
+      ASSERT_OK((*opened)->AddGarbage(intents));
+      ASSERT_OK((*opened)->InsertFile(f));
+      files.push_back(f);
+    }
+  }
+  {
+    RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), kBackToSchemaFive);
+    ASSERT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM files WHERE length(segments) > 2000"),
+              "100");
+  }
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  MetadataStore& store = **opened;
+  {
+    RawDb db = OpenRaw(DbPath());
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM pragma_table_info('files') "
+                                  "WHERE name = 'segments'"),
+              "0");
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM file_segments"), "300");
+    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM pragma_index_list('files')"), "4");
+  }
+  for (const File& f : files) {
+    auto got = store.GetFile(f.project, f.id);
+    ASSERT_TRUE(IsOk(got)) << f.id;
+    EXPECT_EQ(*got, f);
+  }
+  for (const char* project : {"a", "b"}) {
+    auto page = store.ListFiles(Query(project, 1000));
+    auto json = store.ListFileJson(Query(project, 1000));
+    ASSERT_TRUE(IsOk(page));
+    ASSERT_TRUE(IsOk(json));
+    EXPECT_EQ(page->data.size(), static_cast<std::size_t>(kFiles / 2));
+    EXPECT_EQ(*json, Joined(*page));
+  }
+  // A deleted file's blobs still go to the sweeper, read from the moved segments.
+  const File& big = files[2];  // 128 parts
+  ASSERT_EQ(big.segments.size(), 128u);
+  ASSERT_OK(store.DeleteFile(big.project, big.id, kT0 + 1));
+  auto claimed = store.ClaimGarbage(kT0 + 1, 1000, kT0 + 1 + kLease);
+  ASSERT_TRUE(IsOk(claimed));
+  std::set<std::string> want;
+  for (const Segment& seg : big.segments) want.insert(seg.blob_key);
+  EXPECT_EQ(std::set<std::string>(claimed->begin(), claimed->end()), want);
+  EXPECT_CODE(store.GetFile(big.project, big.id), StatusCode::kNotFound);
+  RawDb db = OpenRaw(DbPath());
+  EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM file_segments"), "299");
+}
+
+// A file whose segments row is missing (damage) is DataLoss where its bytes are needed, and a
+// delete of it changes nothing; listings, which show no segments, go on.
+TEST_F(SqliteMetadataStoreTest, AFileWithoutItsSegmentsIsDataLoss) {
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  File f = MakeFile("p", FileId(1));
+  f.segments.clear();
+  ASSERT_OK((*opened)->InsertFile(f));
+  {
+    RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), "DELETE FROM file_segments");
+  }
+  EXPECT_CODE((*opened)->GetFile("p", f.id), StatusCode::kDataLoss);
+  EXPECT_CODE((*opened)->ListFiles(Query("p")), StatusCode::kDataLoss);
+  FileQuery shown = Query("p");
+  shown.shown_fields_only = true;
+  auto page = (*opened)->ListFiles(shown);
+  ASSERT_TRUE(IsOk(page));
+  EXPECT_EQ(page->data.size(), 1u);
+  auto json = (*opened)->ListFileJson(Query("p"));
+  ASSERT_TRUE(IsOk(json));
+  EXPECT_EQ(json->first_id, f.id);
+  EXPECT_CODE((*opened)->DeleteFile("p", f.id, kT0), StatusCode::kDataLoss);
+  RawDb db = OpenRaw(DbPath());
+  EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM files"), "1");
 }
 
 // A row whose object is missing (written by no migration: damage) is DataLoss, never an
@@ -2682,7 +2789,7 @@ TEST_F(SqliteMetadataStoreTest, DamagedSegmentEscapesAreDataLoss) {
   for (const char* damaged : {"a%zzb:5\n", "ab%2:5\n", "ab%:5\n", "a%25%:5\n"}) {
     {
       RawDb db = OpenRaw(DbPath());
-      ExecRaw(db.get(), std::string("UPDATE files SET segments = '") + damaged + "'");
+      ExecRaw(db.get(), std::string("UPDATE file_segments SET segments = '") + damaged + "'");
     }
     auto opened = SqliteMetadataStore::Open(DbPath());
     ASSERT_TRUE(IsOk(opened));
