@@ -6,14 +6,17 @@
 //                       buffers: random bytes, JSONL text, all CRLFs (the search's worst data),
 //                       with this CPU's copy of the search and with the portable one
 //   Md5Part             the incremental MD5 a completion's md5 check runs
-//   SqliteGetFile       a file's row from a store of 10,000 files, and a page of 100 files'
-//   SqliteListFileJson  JSON, as GET /v1/files/{id} and GET /v1/files?limit=100 read them
+//   SqliteGetShownFile  from a store of 10,000 files, each of 1 or of 64 parts: what
+//   SqliteListFileJson  GET /v1/files/{id} and GET /v1/files?limit=100 read, and the whole
+//   SqliteGetFile       file (its segments too) that a download looks up
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -110,20 +113,28 @@ BENCHMARK(Md5Part)->Unit(benchmark::kMillisecond);
   std::exit(1);
 }
 
-// One SQLite store of 10,000 files in one project, shared by the Sqlite* benchmarks.
+// A SQLite store of 10,000 files in one project, each made of `parts` parts (a file uploaded
+// in 64 MiB parts has one per 64 MiB), shared by the Sqlite* benchmarks.
 class Store {
  public:
-  static Store& Get() {
-    static Store store;
-    return store;
+  static Store& Get(int parts) {
+    static std::map<int, std::unique_ptr<Store>> stores;
+    auto& store = stores[parts];
+    if (!store) store.reset(new Store(parts));
+    return *store;
+  }
+  ~Store() {
+    meta_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
   MetadataStore& meta() { return *meta_; }
   const std::vector<std::string>& ids() const { return ids_; }
 
  private:
-  Store() {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("fileport-micro-" + std::to_string(::getpid()));
+  explicit Store(int parts) {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("fileport-micro-" + std::to_string(::getpid()) + "-" + std::to_string(parts));
     std::filesystem::create_directories(dir_);
     auto opened = SqliteMetadataStore::Open((dir_ / "meta.db").string());
     if (!opened.ok()) Die(opened.status());
@@ -139,41 +150,54 @@ class Store {
       f.purpose = "batch";
       f.project = "proj_micro";
       f.mime_type = "application/jsonl";
-      f.segments = {{FileBlobKey(f.id), f.bytes}};
-      // The write intent the server records before it writes a file's blob.
-      if (Status s = meta_->AddGarbage({{f.segments[0].blob_key, now + 3600}}); !s.ok()) Die(s);
+      // The write intents the server records before it writes a file's (or a part's) blob.
+      std::vector<GarbageBlob> intents;
+      for (int p = 0; p < parts; ++p) {
+        f.segments.push_back({FileBlobKey(f.id) + "_" + std::to_string(p), f.bytes});
+        intents.push_back({f.segments.back().blob_key, now + 3600});
+      }
+      f.bytes *= parts;
+      if (Status s = meta_->AddGarbage(intents); !s.ok()) Die(s);
       if (Status s = meta_->InsertFile(f); !s.ok()) Die(s);
       ids_.push_back(f.id);
     }
-  }
-  ~Store() {
-    meta_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
   std::filesystem::path dir_;
   std::unique_ptr<MetadataStore> meta_;
   std::vector<std::string> ids_;
 };
 
-void SqliteGetFile(benchmark::State& state) {
-  Store& store = Store::Get();
+// One read transaction per request, as the server scopes a request's reads.
+template <class F>
+void LookUpEach(benchmark::State& state, F look_up) {
+  Store& store = Store::Get(static_cast<int>(state.range(0)));
   std::size_t i = 0;
   for (auto _ : state) {
     const std::string& id = store.ids()[(i++ * 7919) % store.ids().size()];
-    // One read transaction per request, as the server scopes a request's reads.
     auto file = [&] {
       auto scope = store.meta().ShareReads();
-      return store.meta().GetFile("proj_micro", id);
+      return look_up(store.meta(), id);
     }();
-    if (!file.ok()) state.SkipWithError("GetFile");
+    if (!file.ok()) state.SkipWithError("look-up");
     benchmark::DoNotOptimize(file);
   }
 }
-BENCHMARK(SqliteGetFile)->Unit(benchmark::kMicrosecond);
+
+void SqliteGetShownFile(benchmark::State& state) {
+  LookUpEach(state, [](MetadataStore& m, const std::string& id) {
+    return m.GetShownFile("proj_micro", id);
+  });
+}
+BENCHMARK(SqliteGetShownFile)->ArgName("parts")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
+
+void SqliteGetFile(benchmark::State& state) {
+  LookUpEach(state,
+             [](MetadataStore& m, const std::string& id) { return m.GetFile("proj_micro", id); });
+}
+BENCHMARK(SqliteGetFile)->ArgName("parts")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
 
 void SqliteListFileJson(benchmark::State& state) {
-  Store& store = Store::Get();
+  Store& store = Store::Get(static_cast<int>(state.range(0)));
   for (auto _ : state) {
     FileQuery q;
     q.project = "proj_micro";
@@ -186,7 +210,7 @@ void SqliteListFileJson(benchmark::State& state) {
     benchmark::DoNotOptimize(page);
   }
 }
-BENCHMARK(SqliteListFileJson)->Unit(benchmark::kMicrosecond);
+BENCHMARK(SqliteListFileJson)->ArgName("parts")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace fileport

@@ -143,8 +143,13 @@ Status FileService::CheckRoom(const std::string& project, std::int64_t at_least_
 }
 
 Result<File> FileService::Get(const std::string& project, const std::string& id) {
-  ASSIGN_OR_RETURN(File f, ctx_.meta.GetFile(project, id));
-  if (f.expires_at && *f.expires_at <= ctx_.clock.NowSeconds()) return NoSuchFile(id);
+  return Unexpired(ctx_.meta.GetShownFile(project, id));
+}
+
+Result<File> FileService::Unexpired(Result<File> f) const {
+  if (f.ok() && f->expires_at && *f->expires_at <= ctx_.clock.NowSeconds()) {
+    return NoSuchFile(f->id);
+  }
   return f;
 }
 
@@ -172,7 +177,7 @@ Result<DeletedFile> FileService::Delete(const std::string& project, const std::s
 }
 
 Result<File> FileService::GetForDownload(const std::string& project, const std::string& id) {
-  ASSIGN_OR_RETURN(File f, Get(project, id));
+  ASSIGN_OR_RETURN(File f, Unexpired(ctx_.meta.GetFile(project, id)));
   if (ctx_.options.restrict_downloads &&
       (f.purpose == "assistants" || f.purpose == "user_data" || f.purpose == "fine-tune" ||
        f.purpose == "evals")) {

@@ -90,7 +90,8 @@ class FileService {
   // On any failure the write is aborted and nothing stays visible.
   Result<File> FinishCreate(const std::string& project, std::unique_ptr<FileWrite> write,
                             const CreateFileParams& params);
-  // NotFound (param "id") for unknown, other project's and expired files.
+  // The fields its wire object shows (MetadataStore::GetShownFile: the segments may be left
+  // unread). NotFound (param "id") for unknown, other project's and expired files.
   Result<File> Get(const std::string& project, const std::string& id);
   // A page of the project's files as their wire objects (what GET /v1/files shows).
   Result<FileJsonPage> List(const std::string& project, const ListFilesParams& params);
@@ -109,6 +110,9 @@ class FileService {
                                                    std::int64_t length);
 
  private:
+  // `f`, unless it has expired (NotFound, as for a file that does not exist).
+  Result<File> Unexpired(Result<File> f) const;
+
   ServiceContext& ctx_;
 };
 

@@ -520,7 +520,21 @@ TEST_P(MetadataStoreConformance, FileRoundTripsEveryField) {
     auto got = store().GetFile("proj-a", want.id);
     ASSERT_TRUE(IsOk(got));
     EXPECT_EQ(*got, want);
+    // What GET /v1/files/{id} shows: the same fields, whatever the store leaves out.
+    auto shown = store().GetShownFile("proj-a", want.id);
+    ASSERT_TRUE(IsOk(shown));
+    EXPECT_EQ(ToJson(*shown), ToJson(want));
+    EXPECT_EQ(shown->project, "proj-a");
   }
+}
+
+TEST_P(MetadataStoreConformance, GetShownFileIsNotFoundAsGetFileIs) {
+  PutFile(MakeFile("p", FileId(1)));
+  EXPECT_TRUE(IsError(store().GetShownFile("p", FileId(9)), StatusCode::kNotFound,
+                      "No such File object: " + FileId(9), "id"));
+  EXPECT_TRUE(IsError(store().GetShownFile("q", FileId(1)), StatusCode::kNotFound,
+                      "No such File object: " + FileId(1), "id"));
+  EXPECT_OK(store().GetShownFile("p", FileId(1)));
 }
 
 TEST_P(MetadataStoreConformance, GetFileUnknownIsNotFound) {

@@ -107,6 +107,12 @@ class MetadataStore {
   // NotFound (param "id", message "No such File object: <id>") when missing or another
   // project's. Expired files are returned: expiry is the caller's rule.
   virtual Result<File> GetFile(const std::string& project, const std::string& id) = 0;
+  // The fields of the file that its wire object shows (FP_SHOWN_FILE_COLS: what
+  // GET /v1/files/{id} answers), so that a store need not read the rest (its segments: one
+  // per part). Other fields may be left empty. NotFound as GetFile. This default is GetFile.
+  virtual Result<File> GetShownFile(const std::string& project, const std::string& id) {
+    return GetFile(project, id);
+  }
   // Files of query.project ordered by id (see FileQuery); has_more when more rows follow.
   virtual Result<Page<File>> ListFiles(const FileQuery& query) = 0;
   // The same page as ListFiles, as the files' wire objects (what GET /v1/files shows). This

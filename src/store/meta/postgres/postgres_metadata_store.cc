@@ -1027,6 +1027,17 @@ Result<File> PostgresMetadataStore::GetFile(const std::string& project, const st
   });
 }
 
+Result<File> PostgresMetadataStore::GetShownFile(const std::string& project,
+                                                 const std::string& id) {
+  return impl_->Read([&](Conn& c) -> Result<File> {
+    ASSIGN_OR_RETURN(Rows rows, c.Query("SELECT " FP_SHOWN_FILE_COLS
+                                        " FROM files WHERE id = $1 AND project = $2",
+                                        Params(id, project)));
+    if (rows.size() == 0) return FileNotFound(id);
+    return ReadShownFile(rows[0], project);
+  });
+}
+
 Result<Page<File>> PostgresMetadataStore::ListFiles(const FileQuery& q) {
   RETURN_IF_ERROR(CheckLimit(q.limit));
   if (q.limit > kMaxListLimit) return InvalidArgument("limit must be at most 10000", "limit");

@@ -58,6 +58,7 @@ class PostgresMetadataStore final : public MetadataStore {
 
   Status InsertFile(const File& file, const Quota& quota = {}) override;
   Result<File> GetFile(const std::string& project, const std::string& id) override;
+  Result<File> GetShownFile(const std::string& project, const std::string& id) override;
   Result<Page<File>> ListFiles(const FileQuery& query) override;
   Status DeleteFile(const std::string& project, const std::string& id,
                     std::int64_t garbage_due) override;

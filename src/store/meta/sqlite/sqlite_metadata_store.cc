@@ -965,6 +965,17 @@ Result<File> SqliteMetadataStore::GetFile(const std::string& project, const std:
   });
 }
 
+Result<File> SqliteMetadataStore::GetShownFile(const std::string& project,
+                                               const std::string& id) {
+  return impl_->Read([&](Conn& c) -> Result<File> {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_SHOWN_FILE_COLS
+                                       " FROM files WHERE id = ? AND project = ?"));
+    ASSIGN_OR_RETURN(bool row, s.BindAll(id, project).Step());
+    if (!row) return FileNotFound(id);
+    return ReadShownFile(s, project);
+  });
+}
+
 namespace {
 
 // Runs q's listing with `columns` of each row, calling `row(s)` for every row of the page

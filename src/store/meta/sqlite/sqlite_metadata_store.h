@@ -48,6 +48,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status InsertFile(const File& file, const Quota& quota = {}) override;
   Result<File> GetFile(const std::string& project, const std::string& id) override;
+  Result<File> GetShownFile(const std::string& project, const std::string& id) override;
   Result<Page<File>> ListFiles(const FileQuery& query) override;
   // Reads each file's wire object as written at insert (the column `shown`).
   Result<FileJsonPage> ListFileJson(FileQuery query) override;
