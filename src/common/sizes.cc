@@ -25,6 +25,8 @@ std::optional<std::int64_t> ParseByteSize(std::string_view text) {
     mult = kMiB;
   } else if (unit == "g" || unit == "gb" || unit == "gib") {
     mult = kGiB;
+  } else if (unit == "t" || unit == "tb" || unit == "tib") {
+    mult = kTiB;
   } else {
     return std::nullopt;
   }
@@ -40,8 +42,10 @@ std::string FormatBytes(std::int64_t bytes) {
     std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(bytes) / kKiB);
   } else if (bytes < kGiB) {
     std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / kMiB);
-  } else {
+  } else if (bytes < kTiB) {
     std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / kGiB);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f TiB", static_cast<double>(bytes) / kTiB);
   }
   return buf;
 }

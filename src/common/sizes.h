@@ -11,6 +11,7 @@ namespace fileport {
 inline constexpr std::int64_t kKiB = 1024;
 inline constexpr std::int64_t kMiB = 1024 * kKiB;
 inline constexpr std::int64_t kGiB = 1024 * kMiB;
+inline constexpr std::int64_t kTiB = 1024 * kGiB;
 
 inline constexpr std::int64_t kMaxFileBytes = 512 * kMiB;       // POST /v1/files
 inline constexpr std::int64_t kMaxBatchFileBytes = 200 * kMiB;  // purpose=batch input
@@ -30,10 +31,11 @@ inline constexpr std::int64_t MaxReceivedBytes(std::int64_t upload_bytes) {
   return 2 * upload_bytes;
 }
 
-// Parses "64MiB", "64MB" (binary, as API.md says), "1GiB", "512k", "1048576". nullopt on junk.
+// Parses "64MiB", "64MB" (binary, as API.md says), "1GiB", "2TiB", "512k", "1048576". nullopt
+// on junk, and on sizes past 2^63 - 1 bytes.
 std::optional<std::int64_t> ParseByteSize(std::string_view text);
 
-// "64.0 MiB", "1.5 GiB", "512 B".
+// "512 B", "64.0 MiB", "1.50 GiB", "2.00 TiB".
 std::string FormatBytes(std::int64_t bytes);
 
 }  // namespace fileport

@@ -1,6 +1,7 @@
 # Unit tests of the core services over the in-memory stores with a FakeClock, plus the
 # fault-injection walks (core_test) built on tests/unit/faulty_stores.h.
 fp_test(validation_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/validation_test.cc DEPS fp_core fp_meta_memory fp_blob_memory LABELS unit)
+fp_test(sizes_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sizes_test.cc DEPS fp_common LABELS unit)
 fp_test(ids_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/ids_test.cc DEPS fp_core fp_meta_memory fp_blob_memory LABELS unit)
 fp_test(auth_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/auth_test.cc DEPS fp_core fp_meta_memory fp_blob_memory LABELS unit)
 fp_test(file_service_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/file_service_test.cc DEPS fp_core fp_meta_memory fp_blob_memory LABELS unit)
