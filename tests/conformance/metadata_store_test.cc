@@ -2293,7 +2293,7 @@ TEST_F(SqliteMetadataStoreTest, UsesWalAndRecordsTheSchemaVersion) {
   }
   RawDb db = OpenRaw(DbPath());
   EXPECT_EQ(QueryText(db.get(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "7");
   db.reset();
   auto again = SqliteMetadataStore::Open(DbPath());  // migrating an up-to-date file: no-op
   ASSERT_TRUE(IsOk(again));
@@ -2403,7 +2403,7 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   MetadataStore& store = **opened;
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "7");
     // Files are stored in (project, id) order, and their ids are still unique.
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'files' "
                                   "AND sql LIKE '%PRIMARY KEY (project, id)%WITHOUT ROWID%'"),
@@ -2470,16 +2470,24 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(*got, std::vector<std::string>{"files/deleted"});
   RawDb db = OpenRaw(DbPath());
-  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
+  EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "7");
   EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                 "name = 'uploads_by_project_status'"),
             "1")
       << "2 -> 3 indexes pending uploads by project (quotas)";
 }
 
+// Turns a database of the current schema into what schema 6 had: no project_usage table.
+constexpr const char* kBackToSchemaSix = R"sql(
+DROP TRIGGER files_add_usage;
+DROP TRIGGER files_remove_usage;
+DROP TABLE project_usage;
+PRAGMA user_version=6;
+)sql";
+
 // Turns a database of the current schema into what schema 5 had: each file's segments in a
 // last column of its row, no file_segments table.
-constexpr const char* kBackToSchemaFive = R"sql(
+const std::string kBackToSchemaFive = std::string(kBackToSchemaSix) + R"sql(
 ALTER TABLE files ADD COLUMN segments TEXT NOT NULL DEFAULT '';
 UPDATE files SET segments = (SELECT segments FROM file_segments s WHERE s.id = files.id);
 DROP TABLE file_segments;
@@ -2512,7 +2520,7 @@ TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFourWritesEveryFilesObject) {
   ASSERT_TRUE(IsOk(opened));
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "7");
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM files WHERE shown IS NULL"), "0");
   }
   std::size_t seen = 0;
@@ -2563,7 +2571,7 @@ TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFiveMovesEverySegmentListOutO
   MetadataStore& store = **opened;
   {
     RawDb db = OpenRaw(DbPath());
-    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "6");
+    EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "7");
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM pragma_table_info('files') "
                                   "WHERE name = 'segments'"),
               "0");
@@ -2595,6 +2603,64 @@ TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFiveMovesEverySegmentListOutO
   EXPECT_CODE(store.GetFile(big.project, big.id), StatusCode::kNotFound);
   RawDb db = OpenRaw(DbPath());
   EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM file_segments"), "299");
+}
+
+// Files of two projects, one deleted from each: what a migration that counts each project's
+// bytes of files finds.
+void PutFilesOfTwoProjects(MetadataStore& store) {
+  for (int n = 1; n <= 50; ++n) {
+    File f = MakeFile(n % 5 == 0 ? "b" : "a", FileId(n));
+    f.segments.clear();
+    f.bytes = 1000 * n;
+    ASSERT_OK(store.InsertFile(f));
+  }
+  ASSERT_OK(store.DeleteFile("a", FileId(1), kT0));
+  ASSERT_OK(store.DeleteFile("b", FileId(50), kT0));
+}
+
+// The usage of PutFilesOfTwoProjects' files is counted, and the count follows an insert and a
+// delete after the migration.
+void ExpectUsageCountedAndFollowed(MetadataStore& store) {
+  std::int64_t a = 0, b = 0;
+  for (int n = 2; n <= 49; ++n) (n % 5 == 0 ? b : a) += 1000 * n;
+  auto usage = store.GetUsage("a");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, a);
+  usage = store.GetUsage("b");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, b);
+  File more = MakeFile("b", FileId(51));
+  more.segments.clear();
+  more.bytes = 7;
+  ASSERT_OK(store.InsertFile(more));
+  ASSERT_OK(store.DeleteFile("a", FileId(2), kT0));
+  usage = store.GetUsage("a");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, a - 2000);
+  usage = store.GetUsage("b");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, b + 7);
+}
+
+// Schema 6 → 7 counts each project's bytes of files once, and the count then follows every
+// insert and delete.
+TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaSixCountsEachProjectsBytes) {
+  {
+    auto opened = SqliteMetadataStore::Open(DbPath());
+    ASSERT_TRUE(IsOk(opened));
+    PutFilesOfTwoProjects(**opened);
+  }
+  {
+    RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), kBackToSchemaSix);
+  }
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  ExpectUsageCountedAndFollowed(**opened);
+  RawDb db = OpenRaw(DbPath());
+  EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM project_usage u WHERE file_bytes != "
+                                "(SELECT SUM(bytes) FROM files f WHERE f.project = u.project)"),
+            "0");
 }
 
 // A file whose segments row is missing (damage) is DataLoss where its bytes are needed, and a
@@ -3001,7 +3067,7 @@ TEST_F(PostgresMetadataStoreTest, NodesStartingAtOnceMigrateTheSchemaOnce) {
 
   EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(*) || ':' || max(version) FROM " +
                                       Table("fileport_schema_version")),
-            "1:2");
+            "1:3");
   for (auto& node : nodes) EXPECT_OK(node->Migrate());
   // One schema, one set of tables: what one node writes, every other reads.
   File f = MakeFile("p", FileId(1));
@@ -3010,6 +3076,35 @@ TEST_F(PostgresMetadataStoreTest, NodesStartingAtOnceMigrateTheSchemaOnce) {
   auto got = nodes[kNodes - 1]->GetFile("p", f.id);
   ASSERT_TRUE(IsOk(got));
   EXPECT_EQ(*got, f);
+}
+
+// Schema 2 → 3 counts each project's bytes of files once; the trigger then follows every
+// insert and delete, in whichever of a project's 16 rows a file's id falls.
+TEST_F(PostgresMetadataStoreTest, MigratingFromSchemaTwoCountsEachProjectsBytes) {
+  {
+    auto opened = PostgresMetadataStore::Open(uri_, Options());
+    ASSERT_TRUE(IsOk(opened));
+    PutFilesOfTwoProjects(**opened);
+  }
+  for (const std::string& sql :
+       {"DROP TRIGGER files_usage ON " + Table("files"),
+        "DROP FUNCTION " + Table("fileport_count_file_bytes") + "()",
+        "DROP TABLE " + Table("project_usage"),
+        "UPDATE " + Table("fileport_schema_version") + " SET version = 2"}) {
+    PgQuery(admin_.get(), sql);
+  }
+  auto opened = PostgresMetadataStore::Open(uri_, Options());
+  ASSERT_TRUE(IsOk(opened));
+  ExpectUsageCountedAndFollowed(**opened);
+  EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(*) FROM (SELECT project, SUM(file_bytes) AS n "
+                                  "FROM " + Table("project_usage") + " GROUP BY project) u "
+                                  "WHERE n != (SELECT SUM(bytes) FROM " + Table("files") +
+                                  " f WHERE f.project = u.project)"),
+            "0");
+  EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(DISTINCT shard) > 1 FROM " +
+                                      Table("project_usage") + " WHERE project = 'a'"),
+            "t")
+      << "inserts after the migration spread over the project's rows";
 }
 
 TEST_F(PostgresMetadataStoreTest, NewerSchemaIsFailedPrecondition) {
