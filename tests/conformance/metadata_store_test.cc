@@ -2572,8 +2572,9 @@ TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaFiveMovesEverySegmentListOutO
   {
     RawDb db = OpenRaw(DbPath());
     EXPECT_EQ(QueryText(db.get(), "PRAGMA user_version"), "7");
-    EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM pragma_table_info('files') "
-                                  "WHERE name = 'segments'"),
+    EXPECT_EQ(QueryText(db.get(),
+                        "SELECT COUNT(*) FROM pragma_table_info('files') "
+                        "WHERE name = 'segments'"),
               "0");
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM file_segments"), "300");
     EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM pragma_index_list('files')"), "4");
@@ -2658,8 +2659,9 @@ TEST_F(SqliteMetadataStoreTest, MigratingFromSchemaSixCountsEachProjectsBytes) {
   ASSERT_TRUE(IsOk(opened));
   ExpectUsageCountedAndFollowed(**opened);
   RawDb db = OpenRaw(DbPath());
-  EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM project_usage u WHERE file_bytes != "
-                                "(SELECT SUM(bytes) FROM files f WHERE f.project = u.project)"),
+  EXPECT_EQ(QueryText(db.get(),
+                      "SELECT COUNT(*) FROM project_usage u WHERE file_bytes != "
+                      "(SELECT SUM(bytes) FROM files f WHERE f.project = u.project)"),
             "0");
 }
 
@@ -3096,10 +3098,13 @@ TEST_F(PostgresMetadataStoreTest, MigratingFromSchemaTwoCountsEachProjectsBytes)
   auto opened = PostgresMetadataStore::Open(uri_, Options());
   ASSERT_TRUE(IsOk(opened));
   ExpectUsageCountedAndFollowed(**opened);
-  EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(*) FROM (SELECT project, SUM(file_bytes) AS n "
-                                  "FROM " + Table("project_usage") + " GROUP BY project) u "
-                                  "WHERE n != (SELECT SUM(bytes) FROM " + Table("files") +
-                                  " f WHERE f.project = u.project)"),
+  EXPECT_EQ(PgQuery(admin_.get(),
+                    "SELECT count(*) FROM (SELECT project, SUM(file_bytes) AS n "
+                    "FROM " +
+                        Table("project_usage") +
+                        " GROUP BY project) u "
+                        "WHERE n != (SELECT SUM(bytes) FROM " +
+                        Table("files") + " f WHERE f.project = u.project)"),
             "0");
   EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(DISTINCT shard) > 1 FROM " +
                                       Table("project_usage") + " WHERE project = 'a'"),

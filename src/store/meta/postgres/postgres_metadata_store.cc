@@ -604,8 +604,10 @@ CREATE INDEX uploads_pending_by_project ON uploads (project) WHERE status = 'pen
     // quota check reads at most 16 rows rather than summing every file of the project (with a
     // million files, a scan per create inside the project's quota lock). Spread over 16 rows
     // per project by the file id's hash: concurrent inserts into one project, which each lock
-    // the row they add to until they commit, rarely wait for one another. The function keeps
-    // the schema it was made in, whatever the caller's search_path.
+    // the row they add to until they commit, rarely wait for one another. Only a project's sum
+    // means anything: the migration counts the files already there in shard 0, and a delete
+    // takes a file's bytes from its own shard, which may go below zero. The function keeps the
+    // schema it was made in, whatever the caller's search_path.
     R"sql(
 CREATE TABLE project_usage (
   project    text COLLATE "C" NOT NULL,
@@ -1008,13 +1010,12 @@ namespace {
 // A project's usage. Read committed: each statement sees every transaction committed before it.
 Result<ProjectUsage> ReadUsage(Conn& c, const std::string& project) {
   ASSIGN_OR_RETURN(
-      Rows rows,
-      c.Query("SELECT (SELECT COALESCE(SUM(file_bytes), 0) FROM project_usage "
-              "WHERE project = $1)::bigint + "
-              "(SELECT COALESCE(SUM(bytes), 0) FROM uploads WHERE project = $1 AND "
-              "status = 'pending')::bigint, "
-              "(SELECT COUNT(*) FROM uploads WHERE project = $1 AND status = 'pending')",
-              Params(project)));
+      Rows rows, c.Query("SELECT (SELECT COALESCE(SUM(file_bytes), 0) FROM project_usage "
+                         "WHERE project = $1)::bigint + "
+                         "(SELECT COALESCE(SUM(bytes), 0) FROM uploads WHERE project = $1 AND "
+                         "status = 'pending')::bigint, "
+                         "(SELECT COUNT(*) FROM uploads WHERE project = $1 AND status = 'pending')",
+                         Params(project)));
   ProjectUsage usage;
   if (rows.size() > 0) {
     usage.bytes = rows[0].Int(0);

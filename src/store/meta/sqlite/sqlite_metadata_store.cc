@@ -638,7 +638,6 @@ Status RenderShownFiles(Conn& c) {
   }
 }
 
-
 Result<Upload> ReadUploadRow(Stmt& s) {
   Upload u;
   u.id = s.Text(0);
@@ -975,19 +974,18 @@ Status SqliteMetadataStore::InsertFile(const File& file, const Quota& quota) {
 
 Result<File> SqliteMetadataStore::GetFile(const std::string& project, const std::string& id) {
   return impl_->Read([&](Conn& c) -> Result<File> {
-    ASSIGN_OR_RETURN(Stmt s,
-                     c.Prepare("SELECT " FP_FULL_FILE_COLS " FROM files WHERE id = ? AND project = ?"));
+    ASSIGN_OR_RETURN(
+        Stmt s, c.Prepare("SELECT " FP_FULL_FILE_COLS " FROM files WHERE id = ? AND project = ?"));
     ASSIGN_OR_RETURN(bool row, s.BindAll(id, project).Step());
     if (!row) return FileNotFound(id);
     return ReadFileRow(s);
   });
 }
 
-Result<File> SqliteMetadataStore::GetShownFile(const std::string& project,
-                                               const std::string& id) {
+Result<File> SqliteMetadataStore::GetShownFile(const std::string& project, const std::string& id) {
   return impl_->Read([&](Conn& c) -> Result<File> {
-    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_SHOWN_FILE_COLS
-                                       " FROM files WHERE id = ? AND project = ?"));
+    ASSIGN_OR_RETURN(
+        Stmt s, c.Prepare("SELECT " FP_SHOWN_FILE_COLS " FROM files WHERE id = ? AND project = ?"));
     ASSIGN_OR_RETURN(bool row, s.BindAll(id, project).Step());
     if (!row) return FileNotFound(id);
     return ReadShownFile(s, project);
@@ -1032,7 +1030,8 @@ Result<Page<File>> SqliteMetadataStore::ListFiles(const FileQuery& q) {
   Page<File> page;
   page.data.reserve(static_cast<std::size_t>(std::clamp(q.limit, 0, 1000)));
   auto more = WalkFileRows(
-      *impl_, q, q.shown_fields_only ? FP_SHOWN_FILE_COLS : FP_FULL_FILE_COLS, [&](Stmt& s) -> Status {
+      *impl_, q, q.shown_fields_only ? FP_SHOWN_FILE_COLS : FP_FULL_FILE_COLS,
+      [&](Stmt& s) -> Status {
         ASSIGN_OR_RETURN(File f, q.shown_fields_only ? Result<File>(ReadShownFile(s, q.project))
                                                      : ReadFileRow(s));
         page.data.push_back(std::move(f));
@@ -1084,8 +1083,9 @@ Status SqliteMetadataStore::DeleteFile(const std::string& project, const std::st
 Result<std::vector<File>> SqliteMetadataStore::ListExpiredFiles(std::int64_t now, int limit) {
   RETURN_IF_ERROR(CheckLimit(limit));
   return impl_->Read([&](Conn& c) -> Result<std::vector<File>> {
-    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT " FP_FULL_FILE_COLS " FROM files WHERE expires_at <= ? "
-                                       "ORDER BY expires_at, id LIMIT ?"));
+    ASSIGN_OR_RETURN(Stmt s,
+                     c.Prepare("SELECT " FP_FULL_FILE_COLS " FROM files WHERE expires_at <= ? "
+                               "ORDER BY expires_at, id LIMIT ?"));
     s.BindAll(now, limit);
     return CollectRows<File>(s, [](Stmt& row) { return ReadFileRow(row); });
   });
