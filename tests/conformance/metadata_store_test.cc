@@ -2424,6 +2424,12 @@ TEST_F(SqliteMetadataStoreTest, MigratesAVersionOneFileAndKeepsItsData) {
   ASSERT_TRUE(IsOk(f));
   EXPECT_EQ(f->segments, (std::vector<Segment>{{"files/1", 3}}));
   EXPECT_EQ(f->mime_type, "text/plain");
+  // The file's 3 bytes were counted by the migration to schema 7; the pending upload
+  // reserves its 10.
+  auto usage = store.GetUsage("p");
+  ASSERT_OK(usage);
+  EXPECT_EQ(usage->bytes, 3 + 10);
+  EXPECT_EQ(usage->pending_uploads, 1);
   FileQuery shown = Query("p");
   shown.shown_fields_only = true;
   auto listed = store.ListFiles(shown);
@@ -3106,10 +3112,16 @@ TEST_F(PostgresMetadataStoreTest, MigratingFromSchemaTwoCountsEachProjectsBytes)
                         "WHERE n != (SELECT SUM(bytes) FROM " +
                         Table("files") + " f WHERE f.project = u.project)"),
             "0");
-  EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(DISTINCT shard) > 1 FROM " +
-                                      Table("project_usage") + " WHERE project = 'a'"),
-            "t")
-      << "inserts after the migration spread over the project's rows";
+  // New files of one project spread over its 16 rows, and their sum stays exact.
+  for (int n = 100; n < 116; ++n) {
+    File f = MakeFile("c", FileId(n));
+    f.segments.clear();
+    f.bytes = n;
+    ASSERT_OK((*opened)->InsertFile(f));
+  }
+  EXPECT_EQ(PgQuery(admin_.get(), "SELECT count(*) > 4 AND sum(file_bytes) = 1720 FROM " +
+                                      Table("project_usage") + " WHERE project = 'c'"),
+            "t");
 }
 
 TEST_F(PostgresMetadataStoreTest, NewerSchemaIsFailedPrecondition) {
