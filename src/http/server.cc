@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -15,10 +16,12 @@
 #include <atomic>
 #include <cerrno>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <span>
 #include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "api/errors.h"
@@ -164,6 +167,48 @@ class IoBuffer {
   std::size_t size_ = 0;
 };
 
+// A socket as Beast's SyncReadStream for reads that never wait: a socket with nothing to read
+// says would_block. Used by workers, on a socket that may be out of the loop's reactor.
+struct NoWaitReader {
+  int fd;
+
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers, beast::error_code& ec) {
+    std::array<iovec, 16> iov;
+    std::size_t count = 0;
+    for (net::mutable_buffer b : beast::buffers_range_ref(buffers)) {
+      if (count == iov.size()) break;
+      iov[count++] = {b.data(), b.size()};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = count;
+    ec = {};
+    for (;;) {
+      const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n == 0) {
+        ec = net::error::eof;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        ec = net::error::would_block;
+      } else {
+        ec = beast::error_code(errno, beast::system_category());
+      }
+      return 0;
+    }
+  }
+
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers) {
+    beast::error_code ec;
+    const std::size_t n = read_some(buffers, ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
+  }
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Shared& shared)
@@ -174,9 +219,12 @@ class Session : public std::enable_shared_from_this<Session> {
     // headers and chunked bodies room for 64 KiB reads.
     buffer_.reserve(64 * 1024);
     beast::error_code ec;
-    remote_ = stream_.socket().remote_endpoint(ec).address().to_string(ec);
+    const auto peer = stream_.socket().remote_endpoint(ec);
+    remote_ = peer.address().to_string(ec);
+    protocol_ = peer.protocol();
   }
   ~Session() {
+    if (loose_fd_ >= 0) ::close(loose_fd_);
     ReleaseBuffers();
     shared_.metrics.connections_open--;
   }
@@ -186,9 +234,6 @@ class Session : public std::enable_shared_from_this<Session> {
       // Workers send downloads with sendfile, which must meet a full socket with EAGAIN.
       beast::error_code ec;
       self->stream_.socket().native_non_blocking(true, ec);
-      // A synchronous read (a worker's look for the next request) says would_block instead
-      // of waiting; asynchronous operations are unaffected.
-      if (!ec) self->stream_.socket().non_blocking(true, ec);
       if (ec) return self->Shutdown();
       self->ReadHeader();
     });
@@ -222,6 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The loop reads the rest of the header (what has arrived of it is already parsed).
   void WaitForHeader() {
+    RejoinLoop();
     stream_.expires_after(first_request_ ? shared_.options.header_timeout
                                          : shared_.options.keepalive_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
@@ -268,15 +314,46 @@ class Session : public std::enable_shared_from_this<Session> {
         shared_.running.load(std::memory_order_relaxed) >= shared_.options.workers) {
       return false;
     }
-    pollfd p{stream_.socket().native_handle(), POLLIN, 0};
+    LeaveLoop();
+    pollfd p{SocketFd(), POLLIN, 0};
     return ::poll(&p, 1, static_cast<int>(kWaitHereTime.count())) > 0;  // EINTR: not ready
   }
 
-  // Parses what the socket has of the next head, without waiting (the socket is non-blocking
-  // for synchronous operations too, see Run): true when the head is complete; false with `ec`
-  // clear when more must be waited for, else with the error.
+  // The loop's reactor watches each of its sockets for arriving bytes (edge-triggered), so
+  // every request that arrives while a worker serves the connection would wake the loop for
+  // nothing: on a client asking one request after another, a second thread wake-up and
+  // context switch per request. A worker about to wait for the next request takes the socket
+  // out of the reactor (Asio's release: one epoll_ctl) and keeps it out while it serves the
+  // requests that follow; whatever hands the connection back to the loop puts it back first
+  // (RejoinLoop). Only the thread that owns the session calls either.
+  void LeaveLoop() {
+    if (loose_fd_ >= 0) return;
+    beast::error_code ec;
+    const int fd = stream_.socket().release(ec);
+    if (!ec) loose_fd_ = fd;
+  }
+
+  void RejoinLoop() {
+    if (loose_fd_ < 0) return;
+    const int fd = std::exchange(loose_fd_, -1);
+    beast::error_code ec;
+    stream_.socket().assign(protocol_, fd, ec);
+    if (ec) {
+      // The reactor would not take it (out of memory): the connection ends; the loop's next
+      // operation on the closed socket says so.
+      spdlog::warn("connection from {} dropped: {}", remote_, ec.message());
+      ::close(fd);
+    }
+  }
+
+  // The socket's descriptor, in the loop's reactor or not.
+  int SocketFd() { return loose_fd_ >= 0 ? loose_fd_ : stream_.socket().native_handle(); }
+
+  // Parses what the socket has of the next head, without waiting (NoWaitReader): true when the
+  // head is complete; false with `ec` clear when more must be waited for, else with the error.
   bool ReadHeaderNoWait(beast::error_code& ec) {
-    head_bytes_ += http::read_header(stream_.socket(), buffer_, *parser_, ec);
+    NoWaitReader socket{SocketFd()};
+    head_bytes_ += http::read_header(socket, buffer_, *parser_, ec);
     if (ec == net::error::would_block) {
       ec = {};
       return false;
@@ -326,6 +403,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& msg = parser_->get();
     req_.method = std::string(msg.method_string());
     req_.target = std::string(msg.target());
+    req_.headers.reserve(static_cast<std::size_t>(std::distance(msg.begin(), msg.end())));
     for (const auto& f : msg) {
       req_.headers.push_back({Lower(f.name_string()), std::string(f.value())});
     }
@@ -384,6 +462,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   template <class F>
   void OnLoop(F&& fn) {
+    RejoinLoop();
     net::post(stream_.get_executor(), std::forward<F>(fn));
   }
 
@@ -873,8 +952,7 @@ class Session : public std::enable_shared_from_this<Session> {
     msg.msg_iovlen = bytes.size();
     *sent = 0;
     for (;;) {
-      const ssize_t n =
-          ::sendmsg(stream_.socket().native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
+      const ssize_t n = ::sendmsg(SocketFd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
       if (n >= 0) {
         *sent = static_cast<std::size_t>(n);
         return {};
@@ -976,7 +1054,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // as for the next request, measured 5-15% slower than the loop's wait in the bench's
   // download item.)
   SendfileResult SendfileSome() {
-    const int socket_fd = stream_.socket().native_handle();
+    const int socket_fd = SocketFd();
     std::int64_t share = std::min(dl_left_to_send_, kSendfileTurnBytes);
     SendfileResult result;
     for (;;) {
@@ -1198,6 +1276,7 @@ class Session : public std::enable_shared_from_this<Session> {
         sink->Fail(Unavailable("the client disconnected")).body.clear();
       });
     }
+    RejoinLoop();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -1206,6 +1285,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   Shared& shared_;
   std::string remote_;
+  tcp protocol_ = tcp::v4();
+  int loose_fd_ = -1;  // the socket while out of the loop's reactor (LeaveLoop), else -1
   beast::flat_buffer buffer_{128 * 1024};
   std::optional<http::request_parser<http::buffer_body>> parser_;
   ApiRequest req_;

@@ -26,7 +26,9 @@
 // reads and serves it too, up to 16 in a row, and such a request costs no hand-off at all.
 // When it has not arrived yet and the pool is idle (no task waiting, another worker free),
 // the worker waits for it on the socket for up to a millisecond first: a client asking one
-// request at a time is then served like a pipelining one.
+// request at a time is then served like a pipelining one. While a worker waits on a socket
+// and serves what arrives, the socket is out of its loop's epoll set, so those requests do not
+// wake the loop too; it goes back before the loop is handed anything of the connection.
 #pragma once
 
 #include <algorithm>

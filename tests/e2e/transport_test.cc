@@ -305,6 +305,40 @@ TEST_F(TransportTest, ADownloadToAFastReaderWithASmallWindowArrivesWhole) {
   EXPECT_EQ(next.body, R"({"status":"ok"})");
 }
 
+// A client that asks one request after another is served by a worker that waits for each next
+// request on the socket itself, with the socket out of the event loop's watch; whatever needs
+// the loop again must put it back. Here: quick requests, then a download to a small receive
+// window (the socket fills, and the loop waits for it to drain), then a request whose head
+// comes in two pieces well apart (the loop reads the rest), then the end of the stream.
+TEST_F(TransportTest, AConnectionAWorkerKeptGoesBackToTheLoopWheneverItMustWait) {
+  const std::string data = RandomBytes((8 << 20) + 5, 43);
+  const std::string id = Str(MustCreateFile(client(), data), "id");
+  RawConnection conn(server().port(), std::chrono::seconds(60), /*receive_buffer=*/16 * 1024);
+  ASSERT_TRUE(conn.connected());
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(conn.Send("GET /v1/files/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+      auto meta = conn.ReadResponse();
+      ASSERT_EQ(meta.status, 200) << Describe(meta);
+      EXPECT_EQ(meta.Field("id"), id);
+    }
+    ASSERT_TRUE(conn.Send("GET /v1/files/" + id + "/content HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto whole = conn.ReadResponse();
+    ASSERT_EQ(whole.status, 200) << whole.transport_error;
+    EXPECT_TRUE(whole.body == data) << whole.body.size() << " of " << data.size() << " bytes";
+    const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_TRUE(conn.Send(get.substr(0, 9)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // past a worker's wait
+    ASSERT_TRUE(conn.Send(get.substr(9)));
+    auto health = conn.ReadResponse();
+    EXPECT_EQ(health.status, 200) << Describe(health);
+    EXPECT_EQ(health.body, R"({"status":"ok"})");
+  }
+  ASSERT_TRUE(conn.ShutdownWrite());
+  EXPECT_TRUE(conn.WaitForClose());
+}
+
 // Requests sent back to back, without waiting for the answers (HTTP/1.1 pipelining): each is
 // answered once, in order, with its own bytes. More of them than one worker serves in a row
 // before the loop takes the connection back, and of every kind of answer: JSON, a zero-copy

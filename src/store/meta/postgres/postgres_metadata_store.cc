@@ -683,7 +683,9 @@ Result<File> ReadFileRow(const Row& r) {
   ASSIGN_OR_RETURN(std::vector<std::int64_t> bytes,
                    ParseIntArray(r.Text(11), "files.segment_bytes"));
   if (keys.size() != bytes.size()) return Corrupt("files.segment_bytes");
-  for (std::size_t i = 0; i < keys.size(); ++i) f.segments.push_back({keys[i], bytes[i]});
+  f.segments.reserve(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    f.segments.push_back({std::move(keys[i]), bytes[i]});
   return f;
 }
 

@@ -126,16 +126,23 @@ std::string EncodeSegments(const std::vector<Segment>& segments) {
 }
 
 Result<std::vector<Segment>> DecodeSegments(std::string_view text) {
+  // A download reads every segment of its file: one allocation for the list, none to grow it.
+  std::size_t lines = 0;
+  for (std::size_t at = text.find('\n'); at != std::string_view::npos;
+       at = text.find('\n', at + 1)) {
+    ++lines;
+  }
   std::vector<Segment> out;
+  out.reserve(lines);
   while (!text.empty()) {
-    std::size_t nl = text.find('\n');
-    std::size_t colon = text.find(':');
-    if (nl == std::string_view::npos || colon == std::string_view::npos || colon > nl) {
-      return Corrupt("segments");
-    }
-    Segment seg;
-    ASSIGN_OR_RETURN(seg.blob_key, Unescape(text.substr(0, colon), "segments"));
-    std::string_view num = text.substr(colon + 1, nl - colon - 1);
+    const std::size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) return Corrupt("segments");
+    const std::string_view line = text.substr(0, nl);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return Corrupt("segments");
+    Segment& seg = out.emplace_back();
+    ASSIGN_OR_RETURN(seg.blob_key, Unescape(line.substr(0, colon), "segments"));
+    std::string_view num = line.substr(colon + 1);
     // A sign is never written for real data, but whatever was stored must read back.
     const bool negative = !num.empty() && num[0] == '-';
     if (negative) num.remove_prefix(1);
@@ -145,7 +152,6 @@ Result<std::vector<Segment>> DecodeSegments(std::string_view text) {
       seg.bytes = seg.bytes * 10 + (c - '0');
     }
     if (negative) seg.bytes = -seg.bytes;
-    out.push_back(std::move(seg));
     text.remove_prefix(nl + 1);
   }
   return out;
