@@ -935,7 +935,7 @@ class Session : public std::enable_shared_from_this<Session> {
           if (count == iov.size()) break;
           iov[count++] = {const_cast<void*>(b.data()), b.size()};
         }
-        next_ec = SendNoWait({iov.data(), count}, 0, &sent);
+        next_ec = SendNoWait({iov.data(), count}, &sent);
       });
       if (ec) break;
       full = sent == 0;
@@ -946,13 +946,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // A worker's send of `bytes`, never waiting (the socket is non-blocking, and the flags say so
   // again). `sent` is what the socket took: 0 when it is full.
-  beast::error_code SendNoWait(std::span<const iovec> bytes, int flags, std::size_t* sent) {
+  beast::error_code SendNoWait(std::span<const iovec> bytes, std::size_t* sent) {
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(bytes.data());
     msg.msg_iovlen = bytes.size();
     *sent = 0;
     for (;;) {
-      const ssize_t n = ::sendmsg(SocketFd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
+      const ssize_t n = ::sendmsg(SocketFd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n >= 0) {
         *sent = static_cast<std::size_t>(n);
         return {};
@@ -988,9 +988,13 @@ class Session : public std::enable_shared_from_this<Session> {
     std::ostringstream head;
     head << dl_res_->base();
     dl_head_ = std::move(head).str();
+    // The header goes out at once, as nginx sends it, rather than held back (MSG_MORE) to
+    // share a packet with the body: on chains of 1 MiB ranges from the page cache, holding it
+    // back cost 8-13% more server CPU per request in three of four alternated runs of 10-24
+    // rounds each (the fourth: even), for the same or less throughput.
     const iovec head_bytes{dl_head_.data(), dl_head_.size()};
     std::size_t sent = 0;
-    if (SendNoWait({&head_bytes, 1}, dl_left_to_send_ > 0 ? MSG_MORE : 0, &sent)) {
+    if (SendNoWait({&head_bytes, 1}, &sent)) {
       OnLoop([self = shared_from_this()] {
         self->OnSendfileTurn({0, Unavailable("the client closed the connection"), false});
       });
