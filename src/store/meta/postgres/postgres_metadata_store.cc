@@ -684,8 +684,9 @@ Result<File> ReadFileRow(const Row& r) {
                    ParseIntArray(r.Text(11), "files.segment_bytes"));
   if (keys.size() != bytes.size()) return Corrupt("files.segment_bytes");
   f.segments.reserve(keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i)
+  for (std::size_t i = 0; i < keys.size(); ++i) {
     f.segments.push_back({std::move(keys[i]), bytes[i]});
+  }
   return f;
 }
 
