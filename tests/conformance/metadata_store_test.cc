@@ -2698,6 +2698,38 @@ TEST_F(SqliteMetadataStoreTest, AFileWithoutItsSegmentsIsDataLoss) {
   EXPECT_EQ(QueryText(db.get(), "SELECT COUNT(*) FROM files"), "1");
 }
 
+// The segments column is parsed by hand ("key:bytes\n" per part, keys escaped). Text that
+// breaks that form is DataLoss, never a file with fewer or other parts; an empty text is a
+// file of no parts.
+TEST_F(SqliteMetadataStoreTest, ASegmentsTextThatBreaksItsFormIsDataLoss) {
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  File f = MakeFile("p", FileId(1));
+  f.segments.clear();  // its text is written below, past the store
+  ASSERT_OK((*opened)->InsertFile(f));
+  auto set_segments = [&](const std::string& text) {
+    RawDb db = OpenRaw(DbPath());
+    ExecRaw(db.get(), "UPDATE file_segments SET segments = '" + text + "'");
+  };
+  for (const std::string bad : {"a:3\nb:4", "a3\nb:4\n", "a:\nb:4\n", "a:3x\nb:4\n", "a:-\n",
+                                "a%ZZ:3\nb:4\n", "a%3:3\n", "a:1234567890123456789\n", "\n"}) {
+    SCOPED_TRACE(bad);
+    set_segments(bad);
+    auto got = (*opened)->GetFile("p", f.id);
+    ASSERT_TRUE(HasCode(got, StatusCode::kDataLoss));
+    EXPECT_EQ(got.status().message(), "Corrupt segments column in SQLite");
+  }
+  set_segments("a%25%3A%0Ab:3\nc:-4\nd:123456789012345678\n");
+  auto read = (*opened)->GetFile("p", f.id);
+  ASSERT_TRUE(IsOk(read));
+  EXPECT_EQ(read->segments,
+            (std::vector<Segment>{{"a%:\nb", 3}, {"c", -4}, {"d", 123456789012345678}}));
+  set_segments("");
+  read = (*opened)->GetFile("p", f.id);
+  ASSERT_TRUE(IsOk(read));
+  EXPECT_TRUE(read->segments.empty());
+}
+
 // A row whose object is missing (written by no migration: damage) is DataLoss, never an
 // empty object in a listing.
 TEST_F(SqliteMetadataStoreTest, AFileWithoutItsObjectIsDataLossInAListing) {
