@@ -1,6 +1,7 @@
 // Download header helpers.
 #include "api/content_headers.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -28,35 +29,58 @@ bool IsTokenChar(char c) {
 
 }  // namespace
 
-ParsedRange ParseRange(std::string_view header, std::int64_t size) {
+namespace {
+
+// A single `bytes=` range as written: `first-last`, `first-` (no last) or `-suffix` (no
+// first, `last` is the suffix's length); nullopt for anything ParseRange ignores.
+struct RangeSpec {
+  std::optional<std::int64_t> first;
+  std::optional<std::int64_t> last;
+};
+
+std::optional<RangeSpec> ParseRangeSpec(std::string_view header) {
   header = Trim(header);
-  if (header.size() < 6 || header.substr(0, 6) != "bytes=") return {};
+  if (header.size() < 6 || header.substr(0, 6) != "bytes=") return std::nullopt;
   std::string_view spec = Trim(header.substr(6));
-  if (spec.find(',') != std::string_view::npos) return {};
+  if (spec.find(',') != std::string_view::npos) return std::nullopt;
   const auto dash = spec.find('-');
-  if (dash == std::string_view::npos) return {};
-  std::string_view first = Trim(spec.substr(0, dash));
-  std::string_view last = Trim(spec.substr(dash + 1));
-  ParsedRange out;
-  if (first.empty()) {  // suffix range: the last N bytes
-    auto n = ParseNonNegative(last);
-    if (!n) return {};
-    if (*n == 0 || size == 0) return {RangeKind::kUnsatisfiable, {}};
-    const std::int64_t len = std::min(*n, size);
+  if (dash == std::string_view::npos) return std::nullopt;
+  const std::string_view first = Trim(spec.substr(0, dash));
+  const std::string_view last = Trim(spec.substr(dash + 1));
+  RangeSpec out;
+  if (!first.empty()) {
+    out.first = ParseNonNegative(first);
+    if (!out.first) return std::nullopt;
+  }
+  if (!last.empty() || first.empty()) {
+    out.last = ParseNonNegative(last);
+    if (!out.last || (out.first && *out.last < *out.first)) return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+ParsedRange ParseRange(std::string_view header, std::int64_t size) {
+  const std::optional<RangeSpec> spec = ParseRangeSpec(header);
+  if (!spec) return {};
+  if (!spec->first) {  // suffix range: the last N bytes
+    const std::int64_t n = *spec->last;
+    if (n == 0 || size == 0) return {RangeKind::kUnsatisfiable, {}};
+    const std::int64_t len = std::min(n, size);
     return {RangeKind::kSatisfiable, {size - len, len}};
   }
-  auto a = ParseNonNegative(first);
-  if (!a) return {};
-  std::int64_t end = size - 1;
-  if (!last.empty()) {
-    auto b = ParseNonNegative(last);
-    if (!b || *b < *a) return {};
-    end = std::min(*b, size - 1);
-  }
-  if (*a >= size) return {RangeKind::kUnsatisfiable, {}};
-  out.kind = RangeKind::kSatisfiable;
-  out.range = {*a, end - *a + 1};
-  return out;
+  const std::int64_t a = *spec->first;
+  if (a >= size) return {RangeKind::kUnsatisfiable, {}};
+  const std::int64_t end = spec->last ? std::min(*spec->last, size - 1) : size - 1;
+  return {RangeKind::kSatisfiable, {a, end - a + 1}};
+}
+
+ByteRange RangeBound(std::string_view header) {
+  const std::optional<RangeSpec> spec = ParseRangeSpec(header);
+  if (!spec || !spec->first) return {0, -1};
+  if (!spec->last) return {*spec->first, -1};
+  return {*spec->first, *spec->last - *spec->first + 1};
 }
 
 std::string ContentDisposition(std::string_view filename) {

@@ -25,6 +25,13 @@ struct ParsedRange {
 // the whole body), as RFC 9110 allows.
 ParsedRange ParseRange(std::string_view header, std::int64_t size);
 
+// The bytes a Range header can select from an object of any size, for reading the object
+// before its size is known: {first, last - first + 1} for `bytes=first-last`, {first, -1}
+// (to the end) for `bytes=first-`, and the whole object, {0, -1}, for a suffix range (which
+// depends on the size) and for a header ParseRange ignores. Whatever ParseRange selects once
+// the size is known lies within it.
+ByteRange RangeBound(std::string_view header);
+
 // `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<percent-encoded>`. The
 // fallback replaces quotes, backslashes, control and non-ASCII characters with '_'.
 std::string ContentDisposition(std::string_view filename);

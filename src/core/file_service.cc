@@ -176,8 +176,9 @@ Result<DeletedFile> FileService::Delete(const std::string& project, const std::s
   return DeletedFile{id, true};
 }
 
-Result<File> FileService::GetForDownload(const std::string& project, const std::string& id) {
-  ASSIGN_OR_RETURN(File f, Unexpired(ctx_.meta.GetFile(project, id)));
+Result<File> FileService::GetForDownload(const std::string& project, const std::string& id,
+                                         std::int64_t offset, std::int64_t length) {
+  ASSIGN_OR_RETURN(File f, Unexpired(ctx_.meta.GetFileToRead(project, id, offset, length)));
   if (ctx_.options.restrict_downloads &&
       (f.purpose == "assistants" || f.purpose == "user_data" || f.purpose == "fine-tune" ||
        f.purpose == "evals")) {
@@ -201,6 +202,10 @@ Result<std::unique_ptr<BlobReader>> FileService::OpenSegments(const File& file,
     if (seg_end > offset && seg_start < end && seg.bytes > 0) {
       const std::int64_t from = std::max(offset, seg_start) - seg_start;
       const std::int64_t to = std::min(end, seg_end) - seg_start;
+      if (seg.blob_key.empty()) {
+        return Status(StatusCode::kInternal,
+                      "File " + file.id + " was read for another range than the one opened");
+      }
       auto r = ctx_.blobs.NewReader(seg.blob_key, from, to - from);
       if (!r.ok()) {
         if (r.status().code() == StatusCode::kNotFound) {
@@ -219,7 +224,7 @@ Result<std::unique_ptr<BlobReader>> FileService::OpenSegments(const File& file,
 
 Result<FileContent> FileService::OpenContent(const std::string& project, const std::string& id,
                                              std::int64_t offset, std::int64_t length) {
-  ASSIGN_OR_RETURN(File f, GetForDownload(project, id));
+  ASSIGN_OR_RETURN(File f, GetForDownload(project, id, offset, length));
   if (length < 0) length = f.bytes - offset;
   ASSIGN_OR_RETURN(auto reader, OpenSegments(f, offset, length));
   return FileContent{std::move(f), offset, length, std::move(reader)};

@@ -100,9 +100,13 @@ class FileService {
   // range needs are opened before returning, so a racing delete cannot truncate the body.
   Result<FileContent> OpenContent(const std::string& project, const std::string& id,
                                   std::int64_t offset = 0, std::int64_t length = -1);
-  // Get without opening: for HEAD, conditional requests and range validation.
-  Result<File> GetForDownload(const std::string& project, const std::string& id);
-  // Opens a reader over `file` (already fetched) for [offset, offset+length). Every blob the
+  // Get without opening: for HEAD, conditional requests and range validation. The file is
+  // read to open [offset, offset+length) of it (length < 0: to the end) or any part of that:
+  // the segments outside may come without their blob keys (MetadataStore::GetFileToRead).
+  Result<File> GetForDownload(const std::string& project, const std::string& id,
+                              std::int64_t offset = 0, std::int64_t length = -1);
+  // Opens a reader over `file` (already fetched) for [offset, offset+length), which must lie
+  // within the range it was fetched for (Internal otherwise). Every blob the
   // range needs is opened before any byte is read: a blob a delete has already taken answers
   // NotFound, and a delete that comes later cannot cut the body short (the blobs are open).
   // The download is ordered before any delete that did not end before the file was fetched.

@@ -9,12 +9,8 @@
 #include "store/meta/metadata_store.h"
 
 #include <gtest/gtest.h>
-
-#include "model/wire.h"
-#include "support/scratch_dir.h"
-#include "support/status_assertions.h"
-#include <sqlite3.h>  // only for the SQLite-specific tests at the end
 #include <libpq-fe.h>  // only for the PostgreSQL-specific tests at the end
+#include <sqlite3.h>   // only for the SQLite-specific tests at the end
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,9 +39,12 @@
 
 #include "common/status.h"
 #include "model/objects.h"
+#include "model/wire.h"
 #include "store/meta/memory/memory_metadata_store.h"
 #include "store/meta/postgres/postgres_metadata_store.h"
 #include "store/meta/sqlite/sqlite_metadata_store.h"
+#include "support/scratch_dir.h"
+#include "support/status_assertions.h"
 
 namespace fileport {
 
@@ -526,6 +526,68 @@ TEST_P(MetadataStoreConformance, FileRoundTripsEveryField) {
     EXPECT_EQ(ToJson(*shown), ToJson(want));
     EXPECT_EQ(shown->project, "proj-a");
   }
+}
+
+// A file of four parts, one of them empty: 3, 0, 4 and 5 bytes (0-2, -, 3-6, 7-11).
+File MakeFourPartFile(const std::string& project, const std::string& id) {
+  File f = MakeFile(project, id);
+  f.segments = {
+      {"r/" + id + "/a", 3}, {"r/" + id + "/b", 0}, {"r/" + id + "/c", 4}, {"r/" + id + "/d", 5}};
+  f.bytes = 12;
+  return f;
+}
+
+// Checks a file read for [offset, offset + length) (length < 0: to the end) against `want`:
+// every field and segment size as stored, and the blob key of each segment holding bytes of
+// the range; `others` is what the other segments' keys must be (nullopt: as stored or empty).
+void ExpectReadFor(const Result<File>& got, const File& want, std::int64_t offset,
+                   std::int64_t length, std::optional<std::string> others = std::nullopt) {
+  SCOPED_TRACE(::testing::Message() << "range " << offset << "+" << length);
+  ASSERT_TRUE(IsOk(got));
+  File fields = *got;
+  fields.segments = want.segments;
+  EXPECT_EQ(fields, want);
+  ASSERT_EQ(got->segments.size(), want.segments.size());
+  const std::int64_t end = length < 0 ? want.bytes : offset + length;
+  std::int64_t start = 0;
+  for (std::size_t i = 0; i < want.segments.size(); ++i) {
+    const Segment& w = want.segments[i];
+    const Segment& g = got->segments[i];
+    EXPECT_EQ(g.bytes, w.bytes) << i;
+    if (start + w.bytes > offset && start < end && w.bytes > 0) {
+      EXPECT_EQ(g.blob_key, w.blob_key) << i;
+    } else if (others) {
+      EXPECT_EQ(g.blob_key, *others) << i;
+    } else {
+      EXPECT_TRUE(g.blob_key.empty() || g.blob_key == w.blob_key) << i << ": " << g.blob_key;
+    }
+    start += w.bytes;
+  }
+}
+
+// The ranges of MakeFourPartFile read below: inside one part, at its edges, across parts,
+// open-ended, and past the end.
+const std::vector<std::pair<std::int64_t, std::int64_t>> kFourPartRanges = {
+    {0, 1},  {0, 3},  {2, 2},  {3, 4},   {3, 1},   {6, 1},   {6, 2}, {7, 5},  {11, 1},
+    {0, 12}, {0, -1}, {5, -1}, {11, -1}, {4, 100}, {12, -1}, {0, 0}, {100, 5}};
+
+// A range's read of a file is the file, with the keys of the parts holding the range's bytes.
+TEST_P(MetadataStoreConformance, GetFileToReadHasTheKeysOfTheSegmentsHoldingTheRange) {
+  const File f = MakeFourPartFile("p", FileId(1));
+  PutFile(f);
+  for (const auto& [offset, length] : kFourPartRanges) {
+    ExpectReadFor(store().GetFileToRead("p", f.id, offset, length), f, offset, length);
+  }
+  // A negative offset (which no reader accepts) reads all of it.
+  ExpectReadFor(store().GetFileToRead("p", f.id, -1, 5), f, 0, -1, f.segments[1].blob_key);
+  File expired = MakeFourPartFile("p", FileId(2));
+  expired.expires_at = kT0 - 10;
+  PutFile(expired);
+  ExpectReadFor(store().GetFileToRead("p", expired.id, 3, 4), expired, 3, 4);
+  EXPECT_TRUE(IsError(store().GetFileToRead("p", FileId(9), 0, 1), StatusCode::kNotFound,
+                      "No such File object: " + FileId(9), "id"));
+  EXPECT_TRUE(IsError(store().GetFileToRead("q", f.id, 0, 1), StatusCode::kNotFound,
+                      "No such File object: " + f.id, "id"));
 }
 
 TEST_P(MetadataStoreConformance, GetShownFileIsNotFoundAsGetFileIs) {
@@ -2728,6 +2790,35 @@ TEST_F(SqliteMetadataStoreTest, ASegmentsTextThatBreaksItsFormIsDataLoss) {
   read = (*opened)->GetFile("p", f.id);
   ASSERT_TRUE(IsOk(read));
   EXPECT_TRUE(read->segments.empty());
+}
+
+// SQLite decodes the keys of the segments a range reads and no others: a range of a file of
+// many parts costs one key, not one per part.
+TEST_F(SqliteMetadataStoreTest, AFileReadForARangeHasOnlyTheKeysOfTheSegmentsHoldingIt) {
+  auto opened = SqliteMetadataStore::Open(DbPath());
+  ASSERT_TRUE(IsOk(opened));
+  const File f = MakeFourPartFile("p", FileId(1));
+  for (const Segment& seg : f.segments) {
+    ASSERT_OK((*opened)->AddGarbage({{seg.blob_key, kIntentDue}}));
+  }
+  ASSERT_OK((*opened)->InsertFile(f));
+  for (const auto& [offset, length] : kFourPartRanges) {
+    ExpectReadFor((*opened)->GetFileToRead("p", f.id, offset, length), f, offset, length, "");
+  }
+  // Offsets past any file's size: no overflow, no keys.
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  ExpectReadFor((*opened)->GetFileToRead("p", f.id, kMax, -1), f, kMax, -1, "");
+  ExpectReadFor((*opened)->GetFileToRead("p", f.id, kMax - 1, kMax), f, kMax - 1, 1, "");
+  ExpectReadFor((*opened)->GetFileToRead("p", f.id, 10, kMax), f, 10, -1, "");
+  // A key the range does not read is not decoded: its damage does not fail the read.
+  RawDb db = OpenRaw(DbPath());
+  ExecRaw(db.get(), "UPDATE file_segments SET segments = 'a:3\nb%ZZ:4\n'");
+  auto first = (*opened)->GetFileToRead("p", f.id, 0, 3);
+  ASSERT_TRUE(IsOk(first));
+  EXPECT_EQ(first->segments, (std::vector<Segment>{{"a", 3}, {"", 4}}));
+  auto second = (*opened)->GetFileToRead("p", f.id, 2, 2);
+  ASSERT_TRUE(HasCode(second, StatusCode::kDataLoss));
+  EXPECT_EQ(second.status().message(), "Corrupt segments column in SQLite");
 }
 
 // A row whose object is missing (written by no migration: damage) is DataLoss, never an

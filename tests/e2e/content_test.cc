@@ -258,18 +258,44 @@ TEST_F(ContentTest, UploadContentIsThePartsInOrderAndRangesSpanPartBoundaries) {
   struct Case {
     std::string range, body;
   };
+  // Each part alone, ranges that start or end at a part's edge, open and suffix ranges, and
+  // ranges past the end: a range is read with the keys of the parts it touches alone.
   for (const Case& c : std::vector<Case>{{"bytes=2-6", "cdefg"},
                                          {"bytes=1-9", "bcdefghij"},
+                                         {"bytes=0-2", "abc"},
                                          {"bytes=3-7", "defgh"},
+                                         {"bytes=8-9", "ij"},
+                                         {"bytes=2-3", "cd"},
                                          {"bytes=7-8", "hi"},
+                                         {"bytes=3-3", "d"},
                                          {"bytes=-4", "ghij"},
+                                         {"bytes=-2", "ij"},
+                                         {"bytes=-100", "abcdefghij"},
                                          {"bytes=2-2", "c"},
-                                         {"bytes=8-", "ij"}}) {
+                                         {"bytes=8-", "ij"},
+                                         {"bytes=0-", "abcdefghij"},
+                                         {"bytes=5-100", "fghij"}}) {
     SCOPED_TRACE(c.range);
     auto r = Content(id, {"Range: " + c.range});
     EXPECT_EQ(r.status, 206) << Describe(r);
     EXPECT_EQ(r.body, c.body);
   }
+  // A range the server ignores, or one an If-Range no longer matches, is the whole file.
+  for (const std::vector<std::string>& headers :
+       std::vector<std::vector<std::string>>{{"Range: bytes=8-9", "If-Range: \"stale\""},
+                                             {"Range: bytes=0-1,8-9"},
+                                             {"Range: bytes=9-3"}}) {
+    SCOPED_TRACE(headers[0]);
+    auto r = Content(id, headers);
+    EXPECT_EQ(r.status, 200) << Describe(r);
+    EXPECT_EQ(r.body, "abcdefghij");
+  }
+  auto hit = Content(id, {"Range: bytes=8-9", "If-Range: " + whole.Header("etag")});
+  EXPECT_EQ(hit.status, 206) << Describe(hit);
+  EXPECT_EQ(hit.body, "ij");
+  auto past = Content(id, {"Range: bytes=10-"});
+  EXPECT_EQ(past.status, 416) << Describe(past);
+  EXPECT_EQ(past.Header("content-range"), "bytes */10");
 }
 
 TEST_F(ContentTest, LargeMultiPartUploadDownloadsWholeAndInRanges) {

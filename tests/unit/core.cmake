@@ -10,3 +10,4 @@ fp_test(sweeper_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sweeper_test.cc DEPS fp
 fp_test(core_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core_test.cc DEPS fp_core fp_meta_memory fp_blob_memory fp_store LABELS unit)
 fp_test(wire_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/wire_test.cc DEPS fp_model LABELS unit)
 fp_test(rate_limiter_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/rate_limiter_test.cc DEPS fp_api LABELS unit)
+fp_test(content_headers_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/content_headers_test.cc DEPS fp_api LABELS unit)

@@ -521,6 +521,23 @@ TEST_F(FileServiceTest, ContentRanges) {
               StatusIs(StatusCode::kOutOfRange, "Requested range is outside the file", ""));
 }
 
+// A file read for one range has only the keys of the segments holding it
+// (MetadataStore::GetFileToRead): opening another range of it is a bug, refused as such.
+TEST_F(FileServiceTest, OpeningARangeTheFileWasNotReadForIsInternal) {
+  auto f = env.CreateFile(kProject, Bytes(100));
+  FP_ASSERT_OK(f);
+  auto read = env.files.GetForDownload(kProject, f->id);
+  FP_ASSERT_OK(read);
+  File partial = *read;
+  ASSERT_EQ(partial.segments.size(), 1u);
+  partial.segments = {{partial.segments[0].blob_key, 60}, {"", 40}};
+  auto in = env.files.OpenSegments(partial, 10, 50);
+  FP_ASSERT_OK(in);
+  EXPECT_THAT(env.files.OpenSegments(partial, 10, 51),
+              StatusIs(StatusCode::kInternal,
+                       "File " + f->id + " was read for another range than the one opened", ""));
+}
+
 TEST_F(FileServiceTest, EmptyFile) {
   auto f = env.CreateFile(kProject, "");
   FP_ASSERT_OK(f);

@@ -113,6 +113,16 @@ class MetadataStore {
   virtual Result<File> GetShownFile(const std::string& project, const std::string& id) {
     return GetFile(project, id);
   }
+  // The file, to read its bytes [offset, offset + length) (length < 0: to the end): every
+  // segment has its size, but only those holding some of these bytes need their blob key; a
+  // store may leave the others' keys empty, sparing a key decoded per part when a range of a
+  // file of many parts is read. NotFound as GetFile. This default is GetFile.
+  virtual Result<File> GetFileToRead(const std::string& project, const std::string& id,
+                                     std::int64_t offset, std::int64_t length) {
+    (void)offset;
+    (void)length;
+    return GetFile(project, id);
+  }
   // Files of query.project ordered by id (see FileQuery); has_more when more rows follow.
   virtual Result<Page<File>> ListFiles(const FileQuery& query) = 0;
   // The same page as ListFiles, as the files' wire objects (what GET /v1/files shows). This

@@ -18,8 +18,10 @@
 #include <condition_variable>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <type_traits>
@@ -125,7 +127,16 @@ std::string EncodeSegments(const std::vector<Segment>& segments) {
   return out;
 }
 
-Result<std::vector<Segment>> DecodeSegments(std::string_view text) {
+// The bytes [from, to) of a file: a download's range, whose segments alone need their keys.
+struct Window {
+  std::int64_t from = 0;
+  std::int64_t to = std::numeric_limits<std::int64_t>::max();
+};
+
+// Every segment of `text` with its size; the blob key of those that hold bytes of `window`
+// (all, without one), the others' left empty.
+Result<std::vector<Segment>> DecodeSegments(std::string_view text,
+                                            std::optional<Window> window = std::nullopt) {
   // A download reads every segment of its file: one allocation for the list, none to grow it.
   std::size_t lines = 0;
   for (std::size_t at = text.find('\n'); at != std::string_view::npos;
@@ -134,6 +145,7 @@ Result<std::vector<Segment>> DecodeSegments(std::string_view text) {
   }
   std::vector<Segment> out;
   out.reserve(lines);
+  std::int64_t start = 0;  // of the segment being read, in the file
   while (!text.empty()) {
     const std::size_t nl = text.find('\n');
     if (nl == std::string_view::npos) return Corrupt("segments");
@@ -141,7 +153,6 @@ Result<std::vector<Segment>> DecodeSegments(std::string_view text) {
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) return Corrupt("segments");
     Segment& seg = out.emplace_back();
-    ASSIGN_OR_RETURN(seg.blob_key, Unescape(line.substr(0, colon), "segments"));
     std::string_view num = line.substr(colon + 1);
     // A sign is never written for real data, but whatever was stored must read back.
     const bool negative = !num.empty() && num[0] == '-';
@@ -152,6 +163,10 @@ Result<std::vector<Segment>> DecodeSegments(std::string_view text) {
       seg.bytes = seg.bytes * 10 + (c - '0');
     }
     if (negative) seg.bytes = -seg.bytes;
+    if (!window || (seg.bytes > 0 && start + seg.bytes > window->from && start < window->to)) {
+      ASSIGN_OR_RETURN(seg.blob_key, Unescape(line.substr(0, colon), "segments"));
+    }
+    start += seg.bytes;
     text.remove_prefix(nl + 1);
   }
   return out;
@@ -606,11 +621,12 @@ Result<std::vector<T>> CollectRows(Stmt& s, F read) {
   }
 }
 
-Result<File> ReadFileRow(Stmt& s) {
+// The row's file; with a window, only the segments holding bytes of it have their keys.
+Result<File> ReadFileRow(Stmt& s, std::optional<Window> window = std::nullopt) {
   File f = ReadShownFile(s, s.Text(8));
   f.mime_type = s.Text(9);
   if (s.IsNull(10)) return Corrupt("file_segments");
-  ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10)));
+  ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10), window));
   return f;
 }
 
@@ -978,14 +994,34 @@ Status SqliteMetadataStore::InsertFile(const File& file, const Quota& quota) {
   });
 }
 
-Result<File> SqliteMetadataStore::GetFile(const std::string& project, const std::string& id) {
-  return impl_->Read([&](Conn& c) -> Result<File> {
+namespace {
+
+// The file `id` of `project`; with a window, only the segments holding bytes of it have keys.
+template <class Impl>
+Result<File> GetFileRow(Impl& impl, const std::string& project, const std::string& id,
+                        std::optional<Window> window) {
+  return impl.Read([&](Conn& c) -> Result<File> {
     ASSIGN_OR_RETURN(
         Stmt s, c.Prepare("SELECT " FP_FULL_FILE_COLS " FROM files WHERE id = ? AND project = ?"));
     ASSIGN_OR_RETURN(bool row, s.BindAll(id, project).Step());
     if (!row) return FileNotFound(id);
-    return ReadFileRow(s);
+    return ReadFileRow(s, window);
   });
+}
+
+}  // namespace
+
+Result<File> SqliteMetadataStore::GetFile(const std::string& project, const std::string& id) {
+  return GetFileRow(*impl_, project, id, std::nullopt);
+}
+
+Result<File> SqliteMetadataStore::GetFileToRead(const std::string& project, const std::string& id,
+                                                std::int64_t offset, std::int64_t length) {
+  if (offset < 0) return GetFile(project, id);  // no range: the reader will refuse it
+  Window window;
+  window.from = offset;
+  if (length >= 0 && length <= window.to - offset) window.to = offset + length;
+  return GetFileRow(*impl_, project, id, window);
 }
 
 Result<File> SqliteMetadataStore::GetShownFile(const std::string& project, const std::string& id) {

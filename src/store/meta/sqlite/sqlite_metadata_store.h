@@ -49,6 +49,8 @@ class SqliteMetadataStore final : public MetadataStore {
   Status InsertFile(const File& file, const Quota& quota = {}) override;
   Result<File> GetFile(const std::string& project, const std::string& id) override;
   Result<File> GetShownFile(const std::string& project, const std::string& id) override;
+  Result<File> GetFileToRead(const std::string& project, const std::string& id, std::int64_t offset,
+                             std::int64_t length) override;
   Result<Page<File>> ListFiles(const FileQuery& query) override;
   // Reads each file's wire object as written at insert (the column `shown`).
   Result<FileJsonPage> ListFileJson(FileQuery query) override;
