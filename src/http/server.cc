@@ -19,7 +19,6 @@
 #include <iterator>
 #include <mutex>
 #include <span>
-#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -27,6 +26,7 @@
 #include "api/errors.h"
 #include "common/aligned_buffer.h"
 #include "common/ids.h"
+#include "http/response_head.h"
 
 namespace fileport {
 
@@ -987,9 +987,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     ApiResponse r = std::move(d.response);
     PrepareDownload(r, BeginResponse(r));
-    std::ostringstream head;
-    head << dl_res_->base();
-    dl_head_ = std::move(head).str();
+    dl_head_ = ResponseHeadBytes(dl_res_->base());
     // The header goes out at once, as nginx sends it, rather than held back (MSG_MORE) to
     // share a packet with the body: on chains of 1 MiB ranges from the page cache, holding it
     // back cost 9-16% more server CPU per request in three of four alternated runs of 9-24

@@ -11,3 +11,4 @@ fp_test(core_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/core_test.cc DEPS fp_core 
 fp_test(wire_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/wire_test.cc DEPS fp_model LABELS unit)
 fp_test(rate_limiter_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/rate_limiter_test.cc DEPS fp_api LABELS unit)
 fp_test(content_headers_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/content_headers_test.cc DEPS fp_api LABELS unit)
+fp_test(response_head_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/response_head_test.cc DEPS fp_http LABELS unit)
