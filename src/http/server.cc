@@ -167,7 +167,7 @@ class IoBuffer {
   std::size_t size_ = 0;
 };
 
-// The first iov.size() buffers of a buffer sequence, as iovecs for sendmsg/recvmsg; returns
+// The first iov.size() buffers of a buffer sequence, as iovecs for recvmsg; returns
 // how many were set.
 template <class Buffers>
 std::size_t ToIovecs(const Buffers& buffers, std::array<iovec, 16>& iov) {
@@ -918,30 +918,39 @@ class Session : public std::enable_shared_from_this<Session> {
   void RespondHere(ApiResponse r) {
     const unsigned version = BeginResponse(r);
     auto reply = MakeReply(std::move(r), version);
-    const beast::error_code ec = SendWithoutWaiting(reply->sr);
-    if (!ec && reply->sr.is_done() && !close_after_) {
+    // The header written straight from the fields, and the body, in one send: gathering
+    // Beast's serializer buffers for the same bytes cost a fifth of a small request's
+    // instructions. Whatever the socket did not take goes through the serializer.
+    const std::string head = ResponseHeadBytes(reply->res.base());
+    const std::string& body = reply->res.body();
+    const std::array<iovec, 2> iov{{{const_cast<char*>(head.data()), head.size()},
+                                    {const_cast<char*>(body.data()), body.size()}}};
+    std::size_t sent = 0;
+    beast::error_code ec = SendNoWait({iov.data(), body.empty() ? 1u : 2u}, &sent);
+    if (!ec && sent == head.size() + body.size() && !close_after_) {
       LogRequest({});
       return NextRequestHere();
     }
+    if (!ec) ec = SkipSent(reply->sr, sent);
     OnLoop([self = shared_from_this(), reply, ec] {
       if (ec) return self->AfterResponse(ec);
       self->WriteReply(reply);
     });
   }
 
-  // Sends the serializer's bytes until it is done or the socket is full.
-  beast::error_code SendWithoutWaiting(http::response_serializer<http::string_body>& sr) {
+  // Counts the first `n` bytes of the serializer's message as written (sent by other means,
+  // byte for byte what it would have written).
+  static beast::error_code SkipSent(http::response_serializer<http::string_body>& sr,
+                                    std::size_t n) {
     beast::error_code ec;
-    bool full = false;
-    while (!sr.is_done() && !full && !ec) {
-      std::size_t sent = 0;
-      sr.next(ec, [&](beast::error_code& next_ec, const auto& buffers) {
-        std::array<iovec, 16> iov;
-        next_ec = SendNoWait({iov.data(), ToIovecs(buffers, iov)}, &sent);
+    while (n > 0 && !sr.is_done()) {
+      std::size_t step = 0;
+      sr.next(ec, [&](beast::error_code&, const auto& buffers) {
+        step = std::min(n, beast::buffer_bytes(buffers));
       });
-      if (ec) break;
-      full = sent == 0;
-      sr.consume(sent);
+      if (ec) return ec;  // never for a body in memory; the connection is closed if it were
+      sr.consume(step);
+      n -= step;
     }
     return ec;
   }
