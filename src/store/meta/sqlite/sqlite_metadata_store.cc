@@ -626,7 +626,7 @@ Result<File> ReadFileRow(Stmt& s, std::optional<Window> window = std::nullopt) {
   File f = ReadShownFile(s, s.Text(8));
   f.mime_type = s.Text(9);
   if (s.IsNull(10)) return Corrupt("file_segments");
-  ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.Text(10), window));
+  ASSIGN_OR_RETURN(f.segments, DecodeSegments(s.TextView(10), window));
   return f;
 }
 
@@ -1112,7 +1112,7 @@ Status SqliteMetadataStore::DeleteFile(const std::string& project, const std::st
                        c.Prepare("DELETE FROM file_segments WHERE id = ? RETURNING segments"));
       ASSIGN_OR_RETURN(bool row, s.Bind(id).Step());
       if (!row) return Corrupt("file_segments");  // rolls the row's delete back
-      ASSIGN_OR_RETURN(segments, DecodeSegments(s.Text(0)));
+      ASSIGN_OR_RETURN(segments, DecodeSegments(s.TextView(0)));
       RETURN_IF_ERROR(s.Run());
     }
     for (const Segment& seg : segments) {
