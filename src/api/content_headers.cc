@@ -27,10 +27,6 @@ bool IsTokenChar(char c) {
          std::string_view("!#$&^_.+-").find(c) != std::string_view::npos;
 }
 
-}  // namespace
-
-namespace {
-
 // A single `bytes=` range as written: `first-last`, `first-` (no last) or `-suffix` (no
 // first, `last` is the suffix's length); nullopt for anything ParseRange ignores.
 struct RangeSpec {

@@ -106,10 +106,10 @@ class FileService {
   Result<File> GetForDownload(const std::string& project, const std::string& id,
                               std::int64_t offset = 0, std::int64_t length = -1);
   // Opens a reader over `file` (already fetched) for [offset, offset+length), which must lie
-  // within the range it was fetched for (Internal otherwise). Every blob the
-  // range needs is opened before any byte is read: a blob a delete has already taken answers
-  // NotFound, and a delete that comes later cannot cut the body short (the blobs are open).
-  // The download is ordered before any delete that did not end before the file was fetched.
+  // within the range it was fetched for (Internal otherwise). Every blob the range needs is
+  // opened before any byte is read: a blob a delete has already taken answers NotFound, and a
+  // delete that comes later cannot cut the body short (the blobs are open). The download is
+  // ordered before any delete that did not end before the file was fetched.
   Result<std::unique_ptr<BlobReader>> OpenSegments(const File& file, std::int64_t offset,
                                                    std::int64_t length);
 

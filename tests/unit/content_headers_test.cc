@@ -45,8 +45,8 @@ TEST(RangeBoundTest, IsTheRangeAsWrittenWhenItDoesNotDependOnTheSize) {
 // store was asked to make readable.
 TEST(RangeBoundTest, HoldsWhatParseRangeSelectsAtAnySize) {
   for (const std::string header :
-       {"bytes=0-0", "bytes=2-4", "bytes=5-", "bytes=-3", "bytes=-100", "bytes=8-100",
-        "bytes=10-", "bytes=0-1,3-4", "bytes=5-2", "items=0-1", "bytes=9-9", "bytes=3-12"}) {
+       {"bytes=0-0", "bytes=2-4", "bytes=5-", "bytes=-3", "bytes=-100", "bytes=8-100", "bytes=10-",
+        "bytes=0-1,3-4", "bytes=5-2", "items=0-1", "bytes=9-9", "bytes=3-12"}) {
     for (std::int64_t size : {0, 1, 3, 9, 10, 11, 1000}) {
       SCOPED_TRACE(header + " of " + std::to_string(size));
       const ByteRange b = RangeBound(header);
@@ -68,25 +68,25 @@ TEST(ParseRangeTest, SelectsOneRangeAgainstTheSize) {
     RangeKind kind;
     std::int64_t offset, length;
   };
-  for (const Case& c : std::vector<Case>{
-           {"bytes=0-0", 10, RangeKind::kSatisfiable, 0, 1},
-           {"bytes=5-", 10, RangeKind::kSatisfiable, 5, 5},
-           {"bytes=-3", 10, RangeKind::kSatisfiable, 7, 3},
-           {"bytes=-100", 10, RangeKind::kSatisfiable, 0, 10},
-           {"bytes=8-100", 10, RangeKind::kSatisfiable, 8, 2},
-           {" bytes= 2 - 4 ", 10, RangeKind::kSatisfiable, 2, 3},
-           {"bytes=10-", 10, RangeKind::kUnsatisfiable, 0, 0},
-           {"bytes=10-20", 10, RangeKind::kUnsatisfiable, 0, 0},
-           {"bytes=-0", 10, RangeKind::kUnsatisfiable, 0, 0},
-           {"bytes=-5", 0, RangeKind::kUnsatisfiable, 0, 0},
-           {"bytes=0-", 0, RangeKind::kUnsatisfiable, 0, 0},
-           {"bytes=5-2", 10, RangeKind::kNone, 0, 0},
-           {"bytes=0-1,3-4", 10, RangeKind::kNone, 0, 0},
-           {"items=0-1", 10, RangeKind::kNone, 0, 0},
-           {"bytes=-", 10, RangeKind::kNone, 0, 0},
-           {"bytes=1", 10, RangeKind::kNone, 0, 0},
-           {"bytes=+1-2", 10, RangeKind::kNone, 0, 0},
-           {"bytes=1234567890123456789-", 10, RangeKind::kNone, 0, 0}}) {
+  for (const Case& c :
+       std::vector<Case>{{"bytes=0-0", 10, RangeKind::kSatisfiable, 0, 1},
+                         {"bytes=5-", 10, RangeKind::kSatisfiable, 5, 5},
+                         {"bytes=-3", 10, RangeKind::kSatisfiable, 7, 3},
+                         {"bytes=-100", 10, RangeKind::kSatisfiable, 0, 10},
+                         {"bytes=8-100", 10, RangeKind::kSatisfiable, 8, 2},
+                         {" bytes= 2 - 4 ", 10, RangeKind::kSatisfiable, 2, 3},
+                         {"bytes=10-", 10, RangeKind::kUnsatisfiable, 0, 0},
+                         {"bytes=10-20", 10, RangeKind::kUnsatisfiable, 0, 0},
+                         {"bytes=-0", 10, RangeKind::kUnsatisfiable, 0, 0},
+                         {"bytes=-5", 0, RangeKind::kUnsatisfiable, 0, 0},
+                         {"bytes=0-", 0, RangeKind::kUnsatisfiable, 0, 0},
+                         {"bytes=5-2", 10, RangeKind::kNone, 0, 0},
+                         {"bytes=0-1,3-4", 10, RangeKind::kNone, 0, 0},
+                         {"items=0-1", 10, RangeKind::kNone, 0, 0},
+                         {"bytes=-", 10, RangeKind::kNone, 0, 0},
+                         {"bytes=1", 10, RangeKind::kNone, 0, 0},
+                         {"bytes=+1-2", 10, RangeKind::kNone, 0, 0},
+                         {"bytes=1234567890123456789-", 10, RangeKind::kNone, 0, 0}}) {
     SCOPED_TRACE(c.header + " of " + std::to_string(c.size));
     const ParsedRange p = ParseRange(c.header, c.size);
     EXPECT_EQ(p.kind, c.kind);

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/beast/http.hpp>
-
 #include <sstream>
 #include <string>
 
