@@ -2819,6 +2819,19 @@ TEST_F(SqliteMetadataStoreTest, AFileReadForARangeHasOnlyTheKeysOfTheSegmentsHol
   auto second = (*opened)->GetFileToRead("p", f.id, 2, 2);
   ASSERT_TRUE(HasCode(second, StatusCode::kDataLoss));
   EXPECT_EQ(second.status().message(), "Corrupt segments column in SQLite");
+  // Sizes whose sum passes int64 (no file has them) are damage too, where a range is read.
+  ExecRaw(db.get(),
+          "UPDATE file_segments SET segments = "
+          "'a:900000000000000000\nb:900000000000000000\nc:900000000000000000\n"
+          "d:900000000000000000\ne:900000000000000000\nf:900000000000000000\n"
+          "g:900000000000000000\nh:900000000000000000\ni:900000000000000000\n"
+          "j:900000000000000000\nk:900000000000000000\n'");
+  auto past = (*opened)->GetFileToRead("p", f.id, 0, 1);
+  ASSERT_TRUE(HasCode(past, StatusCode::kDataLoss));
+  EXPECT_EQ(past.status().message(), "Corrupt segments column in SQLite");
+  auto all = (*opened)->GetFile("p", f.id);
+  ASSERT_TRUE(IsOk(all));
+  EXPECT_EQ(all->segments.size(), 11u);
 }
 
 // A row whose object is missing (written by no migration: damage) is DataLoss, never an

@@ -145,7 +145,7 @@ Result<std::vector<Segment>> DecodeSegments(std::string_view text,
   }
   std::vector<Segment> out;
   out.reserve(lines);
-  std::int64_t start = 0;  // of the segment being read, in the file
+  std::int64_t start = 0;  // with a window: where the segment being read starts in the file
   while (!text.empty()) {
     const std::size_t nl = text.find('\n');
     if (nl == std::string_view::npos) return Corrupt("segments");
@@ -163,10 +163,16 @@ Result<std::vector<Segment>> DecodeSegments(std::string_view text,
       seg.bytes = seg.bytes * 10 + (c - '0');
     }
     if (negative) seg.bytes = -seg.bytes;
-    if (!window || (seg.bytes > 0 && start + seg.bytes > window->from && start < window->to)) {
+    bool needed = true;
+    if (window) {
+      std::int64_t end;  // sizes no file has summing past int64 can only be damage
+      if (__builtin_add_overflow(start, seg.bytes, &end)) return Corrupt("segments");
+      needed = seg.bytes > 0 && end > window->from && start < window->to;
+      start = end;
+    }
+    if (needed) {
       ASSIGN_OR_RETURN(seg.blob_key, Unescape(line.substr(0, colon), "segments"));
     }
-    start += seg.bytes;
     text.remove_prefix(nl + 1);
   }
   return out;
