@@ -919,8 +919,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const unsigned version = BeginResponse(r);
     auto reply = MakeReply(std::move(r), version);
     // The header written straight from the fields, and the body, in one send: gathering
-    // Beast's serializer buffers for the same bytes cost a fifth of a small request's
-    // instructions. Whatever the socket did not take goes through the serializer.
+    // Beast's serializer buffers for the same bytes cost a tenth of a small request's
+    // instructions (callgrind, GET /v1/files/{id}: 46.6k against 42.4k). Whatever the socket
+    // did not take goes through the serializer.
     const std::string head = ResponseHeadBytes(reply->res.base());
     const std::string& body = reply->res.body();
     const std::array<iovec, 2> iov{{{const_cast<char*>(head.data()), head.size()},
