@@ -854,8 +854,14 @@ TEST_F(LocalBlobStoreTest, DirectIoWritesWholeBuffersAndTheUnalignedTailAtCommit
   auto writer = store_->NewWriter("direct");
   ASSERT_OK(writer);
   const std::string data = Pattern(3 * kMiB + 4097, 15);
+  // Misplaced on purpose: the byte for file offset f sits at an address of f + 1 modulo the
+  // block size, so no block can be written from where it is (as in the next test) and every
+  // byte goes through the buffer, wherever the heap put `data`.
+  AlignedBuffer memory = AllocateAligned(data.size() + kIoAlignment);
+  std::memcpy(memory.get() + 1, data.data(), data.size());
   // Odd-sized appends: the buffer, not the caller's spans, decides what reaches the file.
-  ASSERT_OK(AppendAll(**writer, data, {12345, 999999, 1}));
+  ASSERT_OK(AppendAll(**writer, std::string_view(memory.get() + 1, data.size()),
+                      {12345, 999999, 1}));
   const auto names = ListDir(root_ + "/tmp");
   ASSERT_EQ(names.size(), 1u);
   EXPECT_EQ(std::filesystem::file_size(root_ + "/tmp/" + names[0]), 3 * kMiB)
