@@ -62,6 +62,7 @@ constexpr std::size_t kMiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Status assertions: tests/support/status_assertions.h.
+using fileport::testing::CountFolios;
 using fileport::testing::HasCode;
 using fileport::testing::IsOk;
 using fileport::testing::ResidentPages;
@@ -296,6 +297,8 @@ std::vector<BlobStoreFactory> Factories() {
                    {.buffer_bytes = 7, .writeback_bytes = 4099, .read_ahead_bytes = 4099}),
       // No read-ahead of its own: the kernel's alone.
       LocalFactory("local_no_read_ahead", {.read_ahead_bytes = 0}),
+      // Read-ahead advised by each reader itself, without threads.
+      LocalFactory("local_read_ahead_advised", {.read_ahead_threads = 0}),
       S3Factory(),
       S3SmallSubpartsFactory(),
   };
@@ -808,6 +811,8 @@ TEST_F(LocalBlobStoreTest, OpenCreatesTheLayoutAndRejectsAFile) {
   EXPECT_CODE(LocalBlobStore::Open(nested, {.buffer_bytes = 0}), StatusCode::kInvalidArgument);
   EXPECT_CODE(LocalBlobStore::Open(nested, {.read_ahead_bytes = -1}),
               StatusCode::kInvalidArgument);
+  EXPECT_CODE(LocalBlobStore::Open(nested, {.read_ahead_threads = -1}),
+              StatusCode::kInvalidArgument);
 }
 
 TEST_F(LocalBlobStoreTest, PingFailsWhenTheRootIsGone) {
@@ -1042,6 +1047,66 @@ TEST_F(LocalBlobStoreTest, ReadOnceReadsAroundThePageCache) {
     got.append(memory.get(), *n);
   }
   EXPECT_TRUE(SameBytes(got, data.substr(1000, 2 * kMiB)));
+}
+
+// A reader keeps the next window (LocalBlobOptions::read_ahead_bytes, 8 MiB) on its way into
+// the page cache. The read-ahead threads read it in through a mapping, which leaves it in large
+// folios as an ordinary read would: every later sendfile of it then moves a few folios rather
+// than a page at a time. (The kernel's own read-ahead of a first 64 KiB read stops far short
+// of the window. Without threads the reader advises the window with WILLNEED, whose reads are
+// still in flight when it returns: nothing to wait for, so the bytes alone are checked, by the
+// conformance suite.)
+TEST_F(LocalBlobStoreTest, ReadAheadThreadsReadTheNextWindowInLargeFolios) {
+  if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
+  constexpr std::int64_t kWindow = std::int64_t{8} << 20;
+  const std::string data = Pattern(3 * kWindow + 5, 31);
+  ASSERT_OK(WriteBlob(*store_, "ahead", data));
+  const std::string path = store_->ObjectPath("ahead");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+  if (ResidentPages(path) != 0) GTEST_SKIP() << "the page cache keeps pages fadvise asked to drop";
+
+  auto reader = store_->NewReader("ahead");
+  ASSERT_OK(reader);
+  std::string got(64 * 1024, '\0');
+  auto n = (*reader)->Read(std::span<char>(got.data(), got.size()));
+  ASSERT_OK(n);
+  ASSERT_EQ(*n, got.size());
+  store_->WaitForReadAhead();
+  const std::size_t window_pages = kWindow / ::sysconf(_SC_PAGESIZE);
+  EXPECT_EQ(ResidentPages(path, 0, kWindow), window_pages) << "the window ahead of the read";
+  std::string buffer(kMiB, '\0');
+  for (;;) {
+    auto more = (*reader)->Read(std::span<char>(buffer.data(), buffer.size()));
+    ASSERT_OK(more);
+    if (*more == 0) break;
+    got.append(buffer.data(), *more);
+  }
+  EXPECT_TRUE(SameBytes(got, data));
+
+  // Large folios, where the kernel caches this filesystem's files in them at all (plain reads
+  // of another blob show) and the page flags can be read (CAP_SYS_ADMIN).
+  ASSERT_OK(WriteBlob(*store_, "plain", data.substr(0, kWindow)));
+  const std::string plain_path = store_->ObjectPath("plain");
+  const int plain = ::open(plain_path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(plain, 0);
+  ASSERT_EQ(::posix_fadvise(plain, 0, 0, POSIX_FADV_DONTNEED), 0);
+  for (std::int64_t at = 0; at < kWindow; at += kMiB) {
+    ASSERT_EQ(::pread(plain, buffer.data(), kMiB, at), static_cast<ssize_t>(kMiB));
+  }
+  ::close(plain);
+  auto window = CountFolios(path, 0, kWindow);
+  auto ordinary = CountFolios(plain_path, 0, kWindow);
+  if (!window || !ordinary) GTEST_SKIP() << "/proc/kpageflags cannot be read";
+  if (ordinary->in_large_folios == 0) {
+    GTEST_SKIP() << "this kernel caches the scratch filesystem's files in single pages";
+  }
+  EXPECT_EQ(window->resident, window_pages);
+  EXPECT_GE(window->in_large_folios, window->resident * 9 / 10)
+      << "of plain reads' pages, " << ordinary->in_large_folios << " of " << ordinary->resident
+      << " are in large folios";
 }
 
 // A blob its writer is told will be small (at most LocalBlobOptions::cached_blob_bytes, 16 MiB)
