@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -24,6 +25,8 @@
 #include <deque>
 #include <filesystem>
 #include <new>
+#include <optional>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -196,6 +199,48 @@ struct CachestatCounts {
 // Cleared for good when the kernel (before 6.5) or a seccomp filter refuses cachestat.
 std::atomic<bool> cachestat_works{true};
 
+// Pages of `length` (> 0) bytes at `offset` of `fd` that the page cache holds or is reading;
+// nullopt when cachestat is refused.
+std::optional<std::uint64_t> PagesPresent(int fd, std::int64_t offset, std::int64_t length) {
+  if (!cachestat_works.load(std::memory_order_relaxed)) return std::nullopt;
+  const CachestatRange range{static_cast<std::uint64_t>(offset),
+                             static_cast<std::uint64_t>(length)};
+  CachestatCounts counts{};
+  if (::syscall(kCachestat, fd, &range, &counts, 0) == 0) return counts.cached;
+  if (errno == ENOSYS || errno == EPERM) cachestat_works.store(false);
+  return std::nullopt;
+}
+
+// Mapped at a time by ReadInLargeFolios: a mapping's pages count in the process's resident
+// memory while it lasts, so a few MiB rather than the whole window.
+constexpr std::int64_t kMapBytes = std::int64_t{2} << 20;
+// Cleared for good when the kernel has no MADV_POPULATE_READ (before 5.14).
+std::atomic<bool> populate_works{true};
+
+// Reads `length` bytes at `offset` of `fd` into the page cache, waiting for them, through a
+// mapping populated under MADV_HUGEPAGE: the kernel then reads a mapping's faults ahead in
+// 2 MiB folios, whatever the device's read_ahead_kb (without THP, MADV_HUGEPAGE is refused
+// and the kernel reads around each fault as for any mapping). False when mapping or
+// populating is refused, or `stop` is set, before the end.
+bool ReadInLargeFolios(int fd, std::int64_t offset, std::int64_t length,
+                       const std::atomic<bool>* stop = nullptr) {
+  static const std::int64_t page = ::sysconf(_SC_PAGESIZE);
+  const std::int64_t end = offset + length;
+  for (std::int64_t at = offset / page * page; at < end; at += kMapBytes) {
+    if (!populate_works.load(std::memory_order_relaxed)) return false;
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) return false;
+    const auto size = static_cast<std::size_t>(std::min(kMapBytes, end - at));
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, at);
+    if (map == MAP_FAILED) return false;
+    (void)::madvise(map, size, MADV_HUGEPAGE);
+    const int rc = ::madvise(map, size, MADV_POPULATE_READ);
+    if (rc < 0 && errno == EINVAL) populate_works.store(false, std::memory_order_relaxed);
+    ::munmap(map, size);
+    if (rc < 0) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -210,6 +255,7 @@ class LocalBlobStore::Prefetcher {
       stopping_ = true;
       queue_.clear();
     }
+    stop_fetching_.store(true, std::memory_order_relaxed);
     wake_.notify_all();
     for (auto& t : threads_) t.join();
   }
@@ -217,15 +263,24 @@ class LocalBlobStore::Prefetcher {
   Prefetcher& operator=(const Prefetcher&) = delete;
 
   // Queues `length` bytes at `offset` of the file at `path`, starting the threads on the
-  // first call. False when the queue is full: the caller advises the window itself.
+  // first call. False when the queue is full, or no thread could be started: the caller
+  // advises the window itself.
   bool Submit(const std::string& path, std::int64_t offset, std::int64_t length) {
     {
       std::lock_guard lock(mu_);
       if (queue_.size() >= kMaxWaiting) return false;
-      queue_.push_back({path, offset, length});
-      while (static_cast<int>(threads_.size()) < threads_wanted_) {
-        threads_.emplace_back([this] { Run(); });
+      while (static_cast<int>(threads_.size()) < threads_wanted_ && !cannot_start_) {
+        try {
+          threads_.emplace_back([this] { Run(); });
+        } catch (const std::system_error& e) {
+          // Out of threads (EAGAIN): the ones started serve; none started, the readers
+          // advise their windows themselves.
+          spdlog::warn("read-ahead threads: {} started, then: {}", threads_.size(), e.what());
+          cannot_start_ = true;
+        }
       }
+      if (threads_.empty()) return false;
+      queue_.push_back({path, offset, length});
     }
     wake_.notify_one();
     return true;
@@ -238,9 +293,6 @@ class LocalBlobStore::Prefetcher {
 
  private:
   static constexpr std::size_t kMaxWaiting = 64;
-  // Mapped at a time: the window's pages count in the process's resident memory only while
-  // mapped, so a few MiB rather than the whole window.
-  static constexpr std::int64_t kMapBytes = std::int64_t{2} << 20;
 
   struct Window {
     std::string path;
@@ -264,44 +316,27 @@ class LocalBlobStore::Prefetcher {
     }
   }
 
-  // Reads the window in through a mapping of its own descriptor, so that the reader's
-  // read-ahead state is left alone. Under MADV_HUGEPAGE the kernel reads a mapping's faults
-  // ahead in 2 MiB folios, whatever the device's read_ahead_kb; where it cannot (no
-  // MADV_POPULATE_READ before Linux 5.14, a mapping refused), the rest of the window gets
-  // posix_fadvise(WILLNEED). A blob deleted since is skipped. Advice only: failures change
-  // speed, never bytes.
+  // Reads the window in through a descriptor of its own, so that the reader's read-ahead
+  // state is left alone; where the kernel will not read it in large folios, advises it. A
+  // blob deleted since is skipped. Advice only: failures change speed, never bytes.
   void Fetch(const Window& w) {
     UniqueFd fd(::open(w.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return;
-    static const std::int64_t page = ::sysconf(_SC_PAGESIZE);
-    const std::int64_t end = w.offset + w.length;
-    for (std::int64_t at = w.offset / page * page; at < end; at += kMapBytes) {
-      const auto length = static_cast<std::size_t>(std::min(kMapBytes, end - at));
-      void* map = populate_works_.load(std::memory_order_relaxed)
-                      ? ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd.get(), at)
-                      : MAP_FAILED;
-      int rc = -1;
-      if (map != MAP_FAILED) {
-        (void)::madvise(map, length, MADV_HUGEPAGE);  // EINVAL without THP: read-around
-        rc = ::madvise(map, length, MADV_POPULATE_READ);
-        if (rc < 0 && errno == EINVAL) populate_works_.store(false, std::memory_order_relaxed);
-        ::munmap(map, length);
-      }
-      if (rc < 0) {
-        (void)::posix_fadvise(fd.get(), at, end - at, POSIX_FADV_WILLNEED);
-        return;
-      }
+    if (!ReadInLargeFolios(fd.get(), w.offset, w.length, &stop_fetching_) &&
+        !stop_fetching_.load(std::memory_order_relaxed)) {
+      (void)::posix_fadvise(fd.get(), w.offset, w.length, POSIX_FADV_WILLNEED);
     }
   }
 
   const int threads_wanted_;
-  std::atomic<bool> populate_works_{true};
+  std::atomic<bool> stop_fetching_{false};
   std::mutex mu_;
   std::condition_variable wake_;  // a window waits, or stopping
   std::condition_variable idle_;  // nothing waits and no thread fetches
-  std::deque<Window> queue_;      // Guarded by mu_, as are the three below.
+  std::deque<Window> queue_;      // Guarded by mu_, as are the four below.
   int busy_ = 0;
   bool stopping_ = false;
+  bool cannot_start_ = false;
   std::vector<std::thread> threads_;
 };
 
@@ -409,12 +444,7 @@ class LocalBlobReader final : public BlobReader {
 
   // Whether the page holding byte `offset` is in the page cache, or on its way there.
   bool Cached(std::int64_t offset) const {
-    if (cachestat_works.load(std::memory_order_relaxed)) {
-      const CachestatRange page{static_cast<std::uint64_t>(offset), 1};
-      CachestatCounts counts{};
-      if (::syscall(kCachestat, fd_.get(), &page, &counts, 0) == 0) return counts.cached > 0;
-      if (errno == ENOSYS || errno == EPERM) cachestat_works.store(false);
-    }
+    if (auto present = PagesPresent(fd_.get(), offset, 1)) return *present > 0;
     // A one-byte read that will not wait for the device: false when it would, or when the
     // filesystem cannot tell (EOPNOTSUPP).
     char byte;

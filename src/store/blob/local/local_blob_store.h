@@ -65,7 +65,8 @@ struct LocalBlobOptions {
   // 0: the reader asks for each window itself with posix_fadvise(WILLNEED), which reads as
   // deep without a thread but leaves the window in 4 KiB pages, and every later sendfile of
   // them pays per page (about a sixth more CPU per 1 MiB range from the cache). Windows a
-  // busy prefetcher has no room for (more than 64 waiting) are advised that way too.
+  // busy prefetcher has no room for (more than 64 waiting) are advised that way too, as are all
+  // windows when no thread can be started.
   int read_ahead_threads = 2;
 };
 
