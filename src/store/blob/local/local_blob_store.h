@@ -9,6 +9,9 @@
 // by a crash are removed by CleanupTemporary (run by the sweeper), never by a destructor of
 // some other object.
 //
+// Readers keep the next window of a blob on its way from the disk; two read-ahead threads of
+// the store read those windows in (LocalBlobOptions::read_ahead_threads).
+//
 // Thread-safety: the store is thread-safe; each writer and reader is used by one thread at a
 // time and must not outlive the store.
 #pragma once
