@@ -1109,6 +1109,40 @@ TEST_F(LocalBlobStoreTest, ReadAheadThreadsReadTheNextWindowInLargeFolios) {
       << " are in large folios";
 }
 
+// A store closed while its read-ahead threads have windows waiting drops them and stops its
+// threads (a hang here is a failure, by the test's timeout); more windows than the queue
+// holds (64) are advised by their readers; every reader reads its bytes either way.
+TEST_F(LocalBlobStoreTest, AStoreClosedWithReadAheadWaitingStopsItsThreads) {
+  if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
+  auto opened = LocalBlobStore::Open(scratch_.path() + "/closing",
+                                     {.read_ahead_bytes = 512 * 1024, .read_ahead_threads = 1});
+  ASSERT_OK(opened);
+  std::unique_ptr<LocalBlobStore> store = std::move(opened).value();
+  constexpr int kBlobs = 80;
+  const std::string data = Pattern(kMiB, 41);
+  for (int i = 0; i < kBlobs; ++i) {
+    const std::string key = "b" + std::to_string(i);
+    ASSERT_OK(WriteBlob(*store, key, data));
+    const int fd = ::open(store->ObjectPath(key).c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  }
+  std::vector<std::unique_ptr<BlobReader>> readers;
+  for (int i = 0; i < kBlobs; ++i) {
+    auto reader = store->NewReader("b" + std::to_string(i));
+    ASSERT_OK(reader);
+    std::string got(4096, '\0');
+    auto n = (*reader)->Read(std::span<char>(got.data(), got.size()));
+    ASSERT_OK(n);
+    ASSERT_EQ(*n, got.size());
+    EXPECT_TRUE(SameBytes(got, data.substr(0, got.size()))) << i;
+    readers.push_back(std::move(reader).value());
+  }
+  readers.clear();
+  store.reset();
+}
+
 // A blob its writer is told will be small (at most LocalBlobOptions::cached_blob_bytes, 16 MiB)
 // is written through the page cache, where its first read finds it. One told nothing, told a
 // larger size, or told only after its first bytes goes direct: of it only the unaligned tail
