@@ -1110,8 +1110,9 @@ TEST_F(LocalBlobStoreTest, ReadAheadThreadsReadTheNextWindowInLargeFolios) {
 }
 
 // A store closed while its read-ahead threads have windows waiting drops them and stops its
-// threads (a hang here is a failure, by the test's timeout); more windows than the queue
-// holds (64) are advised by their readers; every reader reads its bytes either way.
+// threads (a hang here is a failure, by the test's timeout). Its one thread is asked for more
+// windows than its queue holds (64), so that readers may advise some themselves; every reader
+// reads its bytes either way.
 TEST_F(LocalBlobStoreTest, AStoreClosedWithReadAheadWaitingStopsItsThreads) {
   if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
   auto opened = LocalBlobStore::Open(scratch_.path() + "/closing",
