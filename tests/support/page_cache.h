@@ -16,36 +16,61 @@
 
 namespace fileport::testing {
 
+// `length` bytes at `offset` of `path` (a multiple of the page size; -1: to the end, and no
+// further than it either way), mapped read-only, with which of their pages the page cache
+// holds (mincore). ok() is false when the file cannot be opened, mapped or looked at.
+class MappedRange {
+ public:
+  MappedRange(const std::string& path, std::int64_t offset, std::int64_t length) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (::fstat(fd, &st) == 0) {
+      if (length < 0 || offset + length > st.st_size) {
+        length = std::max<std::int64_t>(0, st.st_size - offset);
+      }
+      size_ = static_cast<std::size_t>(length);
+      ok_ = size_ == 0;
+      if (size_ > 0) {
+        map_ = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, offset);
+        in_core_.resize((size_ + page_ - 1) / page_);
+        ok_ = map_ != MAP_FAILED && ::mincore(map_, size_, in_core_.data()) == 0;
+      }
+    }
+    ::close(fd);
+  }
+  ~MappedRange() {
+    if (map_ != MAP_FAILED) ::munmap(map_, size_);
+  }
+  MappedRange(const MappedRange&) = delete;
+  MappedRange& operator=(const MappedRange&) = delete;
+
+  bool ok() const { return ok_; }
+  std::size_t pages() const { return in_core_.size(); }
+  bool resident(std::size_t page) const { return in_core_[page] & 1; }
+  const char* address(std::size_t page) const {
+    return static_cast<const char*>(map_) + page * page_;
+  }
+  long page_size() const { return page_; }
+
+ private:
+  const long page_ = ::sysconf(_SC_PAGESIZE);
+  void* map_ = MAP_FAILED;
+  std::size_t size_ = 0;
+  std::vector<unsigned char> in_core_;
+  bool ok_ = false;
+};
+
 // Pages of `path` in the page cache, of the whole file or of `length` bytes at `offset` (a
 // multiple of the page size; -1: to the end); SIZE_MAX when the file cannot be opened or
 // mapped.
 inline std::size_t ResidentPages(const std::string& path, std::int64_t offset = 0,
                                  std::int64_t length = -1) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return SIZE_MAX;
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return SIZE_MAX;
-  }
-  if (length < 0 || offset + length > st.st_size) {
-    length = std::max<std::int64_t>(0, st.st_size - offset);
-  }
-  if (length == 0) {
-    ::close(fd);
-    return 0;
-  }
-  const auto size = static_cast<std::size_t>(length);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, offset);
-  ::close(fd);
-  if (map == MAP_FAILED) return SIZE_MAX;
-  const long page = ::sysconf(_SC_PAGESIZE);
-  std::vector<unsigned char> in_core((size + page - 1) / page);
-  const int rc = ::mincore(map, size, in_core.data());
-  ::munmap(map, size);
-  if (rc != 0) return SIZE_MAX;
-  return static_cast<std::size_t>(
-      std::count_if(in_core.begin(), in_core.end(), [](unsigned char c) { return c & 1; }));
+  const MappedRange range(path, offset, length);
+  if (!range.ok()) return SIZE_MAX;
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < range.pages(); ++i) count += range.resident(i) ? 1 : 0;
+  return count;
 }
 
 // Of the pages of `length` bytes at `offset` of `path` (a multiple of the page size) that the
@@ -58,27 +83,20 @@ struct FolioCount {
 };
 inline std::optional<FolioCount> CountFolios(const std::string& path, std::int64_t offset,
                                              std::int64_t length) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  const auto size = static_cast<std::size_t>(length);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, offset);
-  ::close(fd);
-  if (map == MAP_FAILED) return std::nullopt;
-  const long page = ::sysconf(_SC_PAGESIZE);
-  std::vector<unsigned char> in_core((size + page - 1) / page);
+  const MappedRange range(path, offset, length);
   const int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   const int flags = ::open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
   std::optional<FolioCount> count;
-  if (pagemap >= 0 && flags >= 0 && ::mincore(map, size, in_core.data()) == 0) {
+  if (range.ok() && pagemap >= 0 && flags >= 0) {
     count.emplace();
-    for (std::size_t i = 0; i < in_core.size(); ++i) {
-      if (!(in_core[i] & 1)) continue;
+    for (std::size_t i = 0; i < range.pages(); ++i) {
+      if (!range.resident(i)) continue;
       // Touching a resident page maps it without reading the device.
-      const char* at = static_cast<const char*>(map) + i * page;
+      const char* at = range.address(i);
       (void)*static_cast<const volatile char*>(at);
       std::uint64_t entry = 0;
       std::uint64_t page_flags = 0;
-      const auto virtual_page = reinterpret_cast<std::uintptr_t>(at) / page;
+      const auto virtual_page = reinterpret_cast<std::uintptr_t>(at) / range.page_size();
       if (::pread(pagemap, &entry, sizeof entry, virtual_page * sizeof entry) != sizeof entry) {
         count.reset();
         break;
@@ -97,7 +115,6 @@ inline std::optional<FolioCount> CountFolios(const std::string& path, std::int64
   }
   if (pagemap >= 0) ::close(pagemap);
   if (flags >= 0) ::close(flags);
-  ::munmap(map, size);
   return count;
 }
 

@@ -252,10 +252,9 @@ class LocalBlobStore::Prefetcher {
   ~Prefetcher() {
     {
       std::lock_guard lock(mu_);
-      stopping_ = true;
+      stopping_.store(true, std::memory_order_relaxed);  // under mu_: no waiter misses it
       queue_.clear();
     }
-    stop_fetching_.store(true, std::memory_order_relaxed);
     wake_.notify_all();
     for (auto& t : threads_) t.join();
   }
@@ -300,11 +299,13 @@ class LocalBlobStore::Prefetcher {
     std::int64_t length;
   };
 
+  bool Stopping() const { return stopping_.load(std::memory_order_relaxed); }
+
   void Run() {
     std::unique_lock lock(mu_);
     for (;;) {
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
+      wake_.wait(lock, [this] { return Stopping() || !queue_.empty(); });
+      if (Stopping()) return;
       Window w = std::move(queue_.front());
       queue_.pop_front();
       ++busy_;
@@ -322,20 +323,19 @@ class LocalBlobStore::Prefetcher {
   void Fetch(const Window& w) {
     UniqueFd fd(::open(w.path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return;
-    if (!ReadInLargeFolios(fd.get(), w.offset, w.length, &stop_fetching_) &&
-        !stop_fetching_.load(std::memory_order_relaxed)) {
+    if (!ReadInLargeFolios(fd.get(), w.offset, w.length, &stopping_) && !Stopping()) {
       (void)::posix_fadvise(fd.get(), w.offset, w.length, POSIX_FADV_WILLNEED);
     }
   }
 
   const int threads_wanted_;
-  std::atomic<bool> stop_fetching_{false};
+  // Set once, when the store closes; read without mu_ between a window's 2 MiB chunks.
+  std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable wake_;  // a window waits, or stopping
   std::condition_variable idle_;  // nothing waits and no thread fetches
-  std::deque<Window> queue_;      // Guarded by mu_, as are the four below.
+  std::deque<Window> queue_;      // Guarded by mu_, as are the three below.
   int busy_ = 0;
-  bool stopping_ = false;
   bool cannot_start_ = false;
   std::vector<std::thread> threads_;
 };
