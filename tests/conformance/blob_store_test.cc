@@ -1109,6 +1109,71 @@ TEST_F(LocalBlobStoreTest, ReadAheadThreadsReadTheNextWindowInLargeFolios) {
       << " are in large folios";
 }
 
+// A blob read from the disk from end to end through one reader leaves the page cache in 2 MiB
+// folios, all of it, not just the windows the read-ahead threads read: the reader reads its
+// first chunk in itself, and the threads read through the reader's own open file, so the
+// reader's read-ahead (which reads most of a sequential read) carries on in the folio size of
+// what they read. Through descriptors of their own, and with the reader's first read going to
+// the device, the reader's read-ahead began again at 4 KiB pages and grew from there.
+TEST_F(LocalBlobStoreTest, AColdBlobReadThroughLeavesThePageCacheIn2MiBFolios) {
+  if (!SupportsDirectIo(root_ + "/tmp")) GTEST_SKIP() << "the scratch filesystem refuses O_DIRECT";
+  constexpr std::int64_t kWindow = std::int64_t{8} << 20;
+  const std::string data = Pattern(3 * kWindow + 5, 37);
+  ASSERT_OK(WriteBlob(*store_, "through", data));
+  const std::string path = store_->ObjectPath("through");
+  const auto drop = [](const std::string& file) {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool dropped = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+    ::close(fd);
+    return dropped && ResidentPages(file) == 0;
+  };
+  if (!drop(path)) GTEST_SKIP() << "the page cache keeps pages fadvise asked to drop";
+
+  // Whether 2 MiB folios are to be had here at all (transparent huge pages on, memory not too
+  // fragmented for them, page flags readable): a blob of the test's own, populated the way the
+  // threads populate.
+  ASSERT_OK(WriteBlob(*store_, "probe", data.substr(0, 4 * kMiB)));
+  const std::string probe_path = store_->ObjectPath("probe");
+  ASSERT_TRUE(drop(probe_path));
+  {
+    const int fd = ::open(probe_path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    void* map = ::mmap(nullptr, 4 * kMiB, PROT_READ, MAP_SHARED, fd, 0);
+    ASSERT_NE(map, MAP_FAILED);
+    const bool huge = ::madvise(map, 4 * kMiB, MADV_HUGEPAGE) == 0 &&
+                      ::madvise(map, 4 * kMiB, MADV_POPULATE_READ) == 0;
+    ::munmap(map, 4 * kMiB);
+    ::close(fd);
+    if (!huge) GTEST_SKIP() << "no MADV_HUGEPAGE or MADV_POPULATE_READ here";
+  }
+  auto probe = CountFolios(probe_path, 0, -1);
+  if (!probe) GTEST_SKIP() << "/proc/kpageflags cannot be read";
+  if (probe->in_2mib_folios < probe->resident * 9 / 10) {
+    GTEST_SKIP() << "a populated mapping got " << probe->in_2mib_folios << " of " << probe->resident
+                 << " pages in 2 MiB folios: none to be had now";
+  }
+
+  auto reader = store_->NewReader("through");
+  ASSERT_OK(reader);
+  std::string got;
+  std::string buffer(kMiB, '\0');
+  for (;;) {
+    auto n = (*reader)->Read(std::span<char>(buffer.data(), buffer.size()));
+    ASSERT_OK(n);
+    if (*n == 0) break;
+    got.append(buffer.data(), *n);
+  }
+  EXPECT_TRUE(SameBytes(got, data));
+  store_->WaitForReadAhead();
+  auto read = CountFolios(path, 0, -1);
+  ASSERT_TRUE(read.has_value());
+  const std::size_t pages = (data.size() + ::sysconf(_SC_PAGESIZE) - 1) / ::sysconf(_SC_PAGESIZE);
+  EXPECT_EQ(read->resident, pages);
+  EXPECT_GE(read->in_2mib_folios, read->resident * 9 / 10)
+      << "pages in large folios of any size: " << read->in_large_folios;
+}
+
 // A store closed while its read-ahead threads have windows waiting drops them and stops its
 // threads (a hang here is a failure, by the test's timeout). Its one thread is asked for more
 // windows than its queue holds (64), so that readers may advise some themselves; every reader
