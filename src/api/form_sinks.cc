@@ -12,6 +12,18 @@ namespace {
 
 // Envelope allowance over the payload limit when judging Content-Length up front.
 constexpr std::uint64_t kEnvelopeSlack = 1 << 20;
+
+// For BlobWriter::HintSize: the most bytes a file part whose data starts at body offset
+// `data_start` can hold in a body of `body_bytes` with a boundary `boundary_size` long. After
+// the data comes at least the close delimiter and the CRLF every client ends the body with
+// ("\r\n--" boundary "--\r\n"); a body that leaves that CRLF out holds two bytes more than the
+// hint says, which changes only how the blob is written, never its bytes. Counting the body
+// whole put a part of exactly LocalBlobOptions::cached_blob_bytes over that limit.
+std::int64_t FileBytesAtMost(std::uint64_t body_bytes, std::uint64_t data_start,
+                             std::size_t boundary_size) {
+  const std::uint64_t after = data_start + boundary_size + 8;
+  return body_bytes > after ? static_cast<std::int64_t>(body_bytes - after) : 0;
+}
 // Text fields are tiny in both forms; bound what one request may make us hold.
 constexpr std::size_t kMaxFieldBytes = 64 * 1024;
 constexpr std::size_t kMaxFieldsTotal = 256 * 1024;
@@ -53,7 +65,8 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
   // `body_bytes`: the request body's length, when it was given.
   CreateFileSink(std::string boundary, std::string project, FileService& files, Metrics& metrics,
                  std::optional<std::uint64_t> body_bytes)
-      : parser_(std::move(boundary), *this),
+      : boundary_size_(boundary.size()),
+        parser_(std::move(boundary), *this),
         project_(std::move(project)),
         files_(files),
         metrics_(metrics),
@@ -99,8 +112,9 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
       // Fail fast when the purpose came first and is wrong: no byte is stored.
       if (params_.purpose) RETURN_IF_ERROR(ValidatePurpose(*params_.purpose));
       ASSIGN_OR_RETURN(write_, files_.StartWrite(project_));
-      // The file is smaller than the body that carries it.
-      if (body_bytes_) write_->HintSize(static_cast<std::int64_t>(*body_bytes_));
+      if (body_bytes_) {
+        write_->HintSize(FileBytesAtMost(*body_bytes_, parser_.part_offset(), boundary_size_));
+      }
       if (params_.purpose) RETURN_IF_ERROR(write_->SetPurposeHint(*params_.purpose));
       SetDataStart(parser_.part_offset());
       params_.filename = h.filename && !h.filename->empty() ? *h.filename : "upload";
@@ -133,6 +147,7 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
     return Status::Ok();
   }
 
+  std::size_t boundary_size_;
   MultipartParser parser_;
   std::string project_;
   FileService& files_;
@@ -149,9 +164,12 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
 
 class AddPartSink final : public BodySink, private MultipartHandler {
  public:
+  // `body_bytes`: the request body's length, when it was given.
   AddPartSink(std::string boundary, std::string project, std::unique_ptr<PartWrite> write,
-              UploadService& uploads, Metrics& metrics)
-      : parser_(std::move(boundary), *this),
+              UploadService& uploads, Metrics& metrics, std::optional<std::uint64_t> body_bytes)
+      : boundary_size_(boundary.size()),
+        body_bytes_(body_bytes),
+        parser_(std::move(boundary), *this),
         project_(std::move(project)),
         write_(std::move(write)),
         uploads_(uploads),
@@ -184,6 +202,9 @@ class AddPartSink final : public BodySink, private MultipartHandler {
       if (got_data_) return InvalidArgument("Only one 'data' part may be sent", "data");
       got_data_ = true;
       in_data_ = true;
+      if (body_bytes_) {
+        write_->HintSize(FileBytesAtMost(*body_bytes_, parser_.part_offset(), boundary_size_));
+      }
       SetDataStart(parser_.part_offset());
     }
     return Status::Ok();
@@ -197,6 +218,8 @@ class AddPartSink final : public BodySink, private MultipartHandler {
     return Status::Ok();
   }
 
+  std::size_t boundary_size_;
+  std::optional<std::uint64_t> body_bytes_;
   MultipartParser parser_;
   std::string project_;
   std::unique_ptr<PartWrite> write_;
@@ -242,10 +265,8 @@ Result<std::unique_ptr<BodySink>> MakeAddPartSink(const ApiRequest& req,
   std::optional<std::string> content_md5;
   if (const std::string* h = req.Header("content-md5")) content_md5 = *h;
   ASSIGN_OR_RETURN(auto write, uploads.StartPart(project, upload_id, content_md5));
-  // The part is smaller than the body that carries it.
-  if (req.content_length) write->HintSize(static_cast<std::int64_t>(*req.content_length));
-  return std::unique_ptr<BodySink>(
-      new AddPartSink(std::move(boundary), project, std::move(write), uploads, metrics));
+  return std::unique_ptr<BodySink>(new AddPartSink(std::move(boundary), project, std::move(write),
+                                                   uploads, metrics, req.content_length));
 }
 
 }  // namespace fileport

@@ -538,9 +538,11 @@ TEST_F(FilesTest, ExpiredFilesVanishBeforeTheSweeperAndTheirBytesAfterIt) {
   EXPECT_EQ(client().Get("/v1/files/" + Str(forever, "id") + "/content").body, "forever");
 }
 
-// Blobs that will be small (the request carrying them is at most 16 MiB) are written through
-// the page cache, so the first download of a file just uploaded finds it in memory; a larger
-// one is written with direct I/O, around the cache (only its unaligned tail passes through).
+// Blobs that will be small (at most 16 MiB, as the request carrying them says less its form
+// envelope) are written through the page cache, so the first download of a file just uploaded
+// finds it in memory; a larger one is written with direct I/O, around the cache (only its
+// unaligned tail passes through). A file or part of exactly 16 MiB is small: its request,
+// envelope and all, is not.
 TEST_F(FilesTest, SmallUploadsStayInThePageCacheAndLargeOnesGoAroundIt) {
   const std::filesystem::path probe = server().blob_dir() / "tmp" / "direct-probe";
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
@@ -566,6 +568,18 @@ TEST_F(FilesTest, SmallUploadsStayInThePageCacheAndLargeOnesGoAroundIt) {
   EXPECT_LE(ResidentPages(path_of(large_id)), 1u);
   EXPECT_TRUE(client().Get("/v1/files/" + file_id + "/content").body == small);
   EXPECT_TRUE(client().Get("/v1/files/" + large_id + "/content").body == large);
+
+  const std::string limit = RandomBytes(16 << 20, 53);
+  const std::string limit_file = Str(MustCreateFile(client(), limit), "id");
+  EXPECT_EQ(ResidentPages(path_of(limit_file)), pages(limit.size()));
+  const std::string limit_up = MustCreateUpload(client(), static_cast<long long>(limit.size()));
+  const std::string limit_part = MustAddPart(client(), limit_up, limit);
+  EXPECT_EQ(ResidentPages(path_of(limit_part)), pages(limit.size()));
+  const std::string over = limit + "x";
+  const std::string over_up = MustCreateUpload(client(), static_cast<long long>(over.size()));
+  const std::string over_part = MustAddPart(client(), over_up, over);
+  EXPECT_LE(ResidentPages(path_of(over_part)), 1u);
+  EXPECT_TRUE(client().Get("/v1/files/" + limit_file + "/content").body == limit);
 }
 
 }  // namespace

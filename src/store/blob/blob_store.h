@@ -28,8 +28,8 @@ class BlobWriter {
   // Discards everything written. Idempotent.
   virtual void Abort() = 0;
   virtual std::int64_t bytes_written() const = 0;
-  // Advice, before the first Append: the blob will hold at most `at_most` bytes (the length of
-  // the request that carries it). It may change how the bytes are stored, never which.
+  // Advice, before the first Append: the blob will hold at most `at_most` bytes (as the request
+  // that carries it says). It may change how the bytes are stored, never which.
   virtual void HintSize(std::int64_t at_most) { (void)at_most; }
 };
 
