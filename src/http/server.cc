@@ -297,7 +297,11 @@ class Session : public std::enable_shared_from_this<Session> {
     PrepareHeader();
     if (served_here_ < kRequestsHere) {
       beast::error_code ec;
-      if (ReadHeaderNoWait(ec) || (!ec && WaitHere() && ReadHeaderNoWait(ec))) {
+      // With nothing buffered, the worker waits before it reads: a client that asks once it
+      // has its answer has seldom asked yet, and a read first would fail (EAGAIN), one system
+      // call per request for nothing; where the bytes are there, the wait returns at once.
+      const bool buffered = buffer_.size() > 0;
+      if ((buffered && ReadHeaderNoWait(ec)) || (!ec && WaitHere() && ReadHeaderNoWait(ec))) {
         t_head_here = this;  // served by ServeWaiting when this worker's task returns
         return;
       }
