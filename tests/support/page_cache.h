@@ -75,13 +75,11 @@ inline std::size_t ResidentPages(const std::string& path, std::int64_t offset = 
 
 // Of the pages of `length` bytes at `offset` of `path` (a multiple of the page size) that the
 // page cache holds, how many sit in folios larger than a page (compound pages, from
-// /proc/kpageflags), and how many in folios of 2 MiB or more (a folio's pages follow its head
-// page in the file; one that starts before the range counts from the range's start). nullopt
-// when the file cannot be mapped or the page flags cannot be read (they take CAP_SYS_ADMIN).
+// /proc/kpageflags). nullopt when the file cannot be mapped or the page flags cannot be read
+// (they take CAP_SYS_ADMIN).
 struct FolioCount {
   std::size_t resident = 0;
   std::size_t in_large_folios = 0;
-  std::size_t in_2mib_folios = 0;
 };
 inline std::optional<FolioCount> CountFolios(const std::string& path, std::int64_t offset,
                                              std::int64_t length) {
@@ -91,18 +89,8 @@ inline std::optional<FolioCount> CountFolios(const std::string& path, std::int64
   std::optional<FolioCount> count;
   if (range.ok() && pagemap >= 0 && flags >= 0) {
     count.emplace();
-    const std::size_t pages_in_2mib =
-        (std::size_t{2} << 20) / static_cast<std::size_t>(range.page_size());
-    std::size_t folio_pages = 0;  // of the folio being walked, so far
-    const auto end_folio = [&] {
-      if (folio_pages >= pages_in_2mib) count->in_2mib_folios += folio_pages;
-      folio_pages = 0;
-    };
     for (std::size_t i = 0; i < range.pages(); ++i) {
-      if (!range.resident(i)) {
-        end_folio();
-        continue;
-      }
+      if (!range.resident(i)) continue;
       // Touching a resident page maps it without reading the device.
       const char* at = range.address(i);
       (void)*static_cast<const volatile char*>(at);
@@ -122,15 +110,8 @@ inline std::optional<FolioCount> CountFolios(const std::string& path, std::int64
       ++count->resident;
       constexpr std::uint64_t kCompoundHead = std::uint64_t{1} << 15;
       constexpr std::uint64_t kCompoundTail = std::uint64_t{1} << 16;
-      if (page_flags & kCompoundHead) end_folio();
-      if (page_flags & (kCompoundHead | kCompoundTail)) {
-        ++count->in_large_folios;
-        ++folio_pages;
-      } else {
-        end_folio();
-      }
+      if (page_flags & (kCompoundHead | kCompoundTail)) ++count->in_large_folios;
     }
-    if (count) end_folio();
   }
   if (pagemap >= 0) ::close(pagemap);
   if (flags >= 0) ::close(flags);

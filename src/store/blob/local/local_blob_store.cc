@@ -261,11 +261,10 @@ class LocalBlobStore::Prefetcher {
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
 
-  // Queues `length` bytes at `offset` of the open file `fd`, starting the threads on the
-  // first call. The window is read through a duplicate of `fd`, which shares its read-ahead
-  // state (see Fetch). False when the queue is full, no thread could be started, or `fd`
-  // cannot be duplicated: the caller advises the window itself.
-  bool Submit(int fd, std::int64_t offset, std::int64_t length) {
+  // Queues `length` bytes at `offset` of the file at `path`, starting the threads on the
+  // first call. False when the queue is full, or no thread could be started: the caller
+  // advises the window itself.
+  bool Submit(const std::string& path, std::int64_t offset, std::int64_t length) {
     {
       std::lock_guard lock(mu_);
       if (queue_.size() >= kMaxWaiting) return false;
@@ -280,9 +279,7 @@ class LocalBlobStore::Prefetcher {
         }
       }
       if (threads_.empty()) return false;
-      UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
-      if (!dup.valid()) return false;  // out of descriptors
-      queue_.push_back({std::move(dup), offset, length});
+      queue_.push_back({path, offset, length});
     }
     wake_.notify_one();
     return true;
@@ -297,7 +294,7 @@ class LocalBlobStore::Prefetcher {
   static constexpr std::size_t kMaxWaiting = 64;
 
   struct Window {
-    UniqueFd fd;  // the reader's open file, duplicated
+    std::string path;
     std::int64_t offset;
     std::int64_t length;
   };
@@ -314,24 +311,20 @@ class LocalBlobStore::Prefetcher {
       ++busy_;
       lock.unlock();
       Fetch(w);
-      w.fd.Reset();
       lock.lock();
       --busy_;
       if (queue_.empty() && busy_ == 0) idle_.notify_all();
     }
   }
 
-  // Reads the window in through the reader's own open file (a duplicate descriptor shares
-  // its read-ahead state): the mapping's faults then leave that state describing a window
-  // read in 2 MiB folios, so that the reader's own read-ahead, when its sendfile meets the
-  // window's read-ahead mark, goes on in 2 MiB folios as well. Through a descriptor of the
-  // thread's own, the reader's read-ahead found the mark without a state that matched it and
-  // began again from small folios (16 KiB, growing fourfold a window), which every later
-  // sendfile of those pages paid for. Where the kernel will not read it in large folios, the
-  // window is advised. Advice only: failures change speed, never bytes.
+  // Reads the window in through a descriptor of its own, so that the reader's read-ahead
+  // state is left alone; where the kernel will not read it in large folios, advises it. A
+  // blob deleted since is skipped. Advice only: failures change speed, never bytes.
   void Fetch(const Window& w) {
-    if (!ReadInLargeFolios(w.fd.get(), w.offset, w.length, &stopping_) && !Stopping()) {
-      (void)::posix_fadvise(w.fd.get(), w.offset, w.length, POSIX_FADV_WILLNEED);
+    UniqueFd fd(::open(w.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return;
+    if (!ReadInLargeFolios(fd.get(), w.offset, w.length, &stopping_) && !Stopping()) {
+      (void)::posix_fadvise(fd.get(), w.offset, w.length, POSIX_FADV_WILLNEED);
     }
   }
 
@@ -352,10 +345,12 @@ class LocalBlobStore::Prefetcher {
 
 class LocalBlobReader final : public BlobReader {
  public:
-  LocalBlobReader(UniqueFd fd, std::string key, std::int64_t offset, std::int64_t length,
-                  std::int64_t read_ahead, LocalBlobStore::Prefetcher* prefetcher)
+  LocalBlobReader(UniqueFd fd, std::string key, std::string path, std::int64_t offset,
+                  std::int64_t length, std::int64_t read_ahead,
+                  LocalBlobStore::Prefetcher* prefetcher)
       : fd_(std::move(fd)),
         key_(std::move(key)),
+        path_(std::move(path)),
         next_(offset),
         end_(offset + length),
         length_(length),
@@ -418,6 +413,7 @@ class LocalBlobReader final : public BlobReader {
  private:
   UniqueFd fd_;
   std::string key_;
+  std::string path_;
   std::int64_t next_;
   std::int64_t end_;
   std::int64_t length_;
@@ -429,11 +425,7 @@ class LocalBlobReader final : public BlobReader {
   // Keeps read_ahead_ bytes ahead of next_ on their way from the device (see
   // LocalBlobOptions::read_ahead_bytes): when less than that is left ahead, the next window
   // is requested from the read-ahead threads, or advised here, unless its last byte is
-  // already cached. With the threads, a reader about to read bytes the cache lacks (the
-  // first read of a cold blob, or a reader that caught up) first reads one chunk in itself,
-  // through its own descriptor, as the threads do: had its read gone first, the kernel would
-  // have read it in 4 KiB pages and carried on from there in small folios. Advice only: a
-  // failure changes speed, never bytes.
+  // already cached. Advice only: a failure changes speed, never bytes.
   void ReadAhead() {
     if (read_ahead_ <= 0) return;
     advised_ = std::max(advised_, next_);  // direct reads may have gone past it
@@ -442,19 +434,10 @@ class LocalBlobReader final : public BlobReader {
       advised_ = end_;  // what is left is the kernel's read-ahead's first window: no probe
       return;
     }
-    std::int64_t length = std::min(read_ahead_, end_ - advised_);
-    if (!Cached(advised_ + length - 1)) {
-      if (prefetcher_ != nullptr && advised_ == next_ && !Cached(next_)) {
-        const std::int64_t first = std::min(kMapBytes, length);
-        if (ReadInLargeFolios(fd_.get(), next_, first)) {
-          advised_ += first;
-          length -= first;
-        }
-      }
-      if (length > 0 &&
-          (prefetcher_ == nullptr || !prefetcher_->Submit(fd_.get(), advised_, length))) {
-        (void)::posix_fadvise(fd_.get(), advised_, length, POSIX_FADV_WILLNEED);
-      }
+    const std::int64_t length = std::min(read_ahead_, end_ - advised_);
+    if (!Cached(advised_ + length - 1) &&
+        (prefetcher_ == nullptr || !prefetcher_->Submit(path_, advised_, length))) {
+      (void)::posix_fadvise(fd_.get(), advised_, length, POSIX_FADV_WILLNEED);
     }
     advised_ += length;
   }
@@ -879,7 +862,8 @@ Result<std::unique_ptr<BlobReader>> LocalBlobStore::NewReader(const std::string&
                                                               std::int64_t length) {
   RETURN_IF_ERROR(ValidateKey(key));
   if (offset < 0) return InvalidArgument("Negative blob offset");
-  UniqueFd fd(::open(ObjectPath(key).c_str(), O_RDONLY | O_CLOEXEC));
+  std::string path = ObjectPath(key);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     // ENOTDIR: a key component names a blob, so no blob can live below it.
     if (errno == ENOENT || errno == ENOTDIR) return NotFound("No such blob: " + key);
@@ -896,8 +880,9 @@ Result<std::unique_ptr<BlobReader>> LocalBlobStore::NewReader(const std::string&
     // Advice only: its failure changes speed, never bytes.
     (void)::posix_fadvise(fd.get(), offset, length, POSIX_FADV_SEQUENTIAL);
   }
-  return std::unique_ptr<BlobReader>(std::make_unique<LocalBlobReader>(
-      std::move(fd), key, offset, length, options_.read_ahead_bytes, prefetcher_.get()));
+  return std::unique_ptr<BlobReader>(
+      std::make_unique<LocalBlobReader>(std::move(fd), key, std::move(path), offset, length,
+                                        options_.read_ahead_bytes, prefetcher_.get()));
 }
 
 Result<std::int64_t> LocalBlobStore::Stat(const std::string& key) {

@@ -64,15 +64,12 @@ struct LocalBlobOptions {
   // the kernel lacks it a preadv2 RWF_NOWAIT of one byte) per window. 0 disables.
   std::int64_t read_ahead_bytes = std::int64_t{8} << 20;
   // Threads that read those windows into the page cache, by mapping and populating them
-  // (MADV_POPULATE_READ, under MADV_HUGEPAGE), so that the cache holds them in 2 MiB folios.
-  // They read through a duplicate of the reader's descriptor, and a reader about to read
-  // bytes that are not cached reads its first 2 MiB that way itself, so that the kernel's
-  // read-ahead for the reader goes on in 2 MiB folios as well. 0: the reader asks for each
-  // window itself with posix_fadvise(WILLNEED), which reads as deep without a thread but
-  // leaves the window in 4 KiB pages, and every later sendfile of them pays per page (about a
-  // sixth more CPU per 1 MiB range from the cache). Windows a busy prefetcher has no room for
-  // (more than 64 waiting) are advised that way too, as are all windows when no thread can be
-  // started.
+  // (MADV_POPULATE_READ, under MADV_HUGEPAGE), so that the cache holds them in large folios.
+  // 0: the reader asks for each window itself with posix_fadvise(WILLNEED), which reads as
+  // deep without a thread but leaves the window in 4 KiB pages, and every later sendfile of
+  // them pays per page (about a sixth more CPU per 1 MiB range from the cache). Windows a
+  // busy prefetcher has no room for (more than 64 waiting) are advised that way too, as are all
+  // windows when no thread can be started.
   int read_ahead_threads = 2;
 };
 
