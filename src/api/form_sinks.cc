@@ -24,6 +24,7 @@ std::int64_t FileBytesAtMost(std::uint64_t body_bytes, std::uint64_t data_start,
   const std::uint64_t after = data_start + boundary_size + 8;
   return body_bytes > after ? static_cast<std::int64_t>(body_bytes - after) : 0;
 }
+
 // Text fields are tiny in both forms; bound what one request may make us hold.
 constexpr std::size_t kMaxFieldBytes = 64 * 1024;
 constexpr std::size_t kMaxFieldsTotal = 256 * 1024;
