@@ -289,8 +289,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // served on this worker (by ServeWaiting), sparing the event loop a wake-up and the pool a
   // hand-off; a keep-alive client that asks again as soon as it has its answer often gets here
   // first. Anything else goes back to the loop as before: nothing yet or only part of a head
-  // (the loop waits for the rest), an error, or a client this worker has already served
-  // kRequestsHere times in a row (the others get their turn).
+  // (the loop waits for the rest), an error, a client this worker has already served
+  // kRequestsHere times in a row (the others get their turn), or, with nothing buffered, a
+  // pool too busy for the worker to wait (WaitHere), whose queued tasks then go first.
   void NextRequestHere() {
     body_.clear();
     bytes_in_ = bytes_out_ = 0;
