@@ -13,18 +13,6 @@ namespace {
 // Envelope allowance over the payload limit when judging Content-Length up front.
 constexpr std::uint64_t kEnvelopeSlack = 1 << 20;
 
-// For BlobWriter::HintSize: the most bytes a file part whose data starts at body offset
-// `data_start` can hold in a body of `body_bytes` with a boundary `boundary_size` long. After
-// the data comes at least the close delimiter and the CRLF every client ends the body with
-// ("\r\n--" boundary "--\r\n"); a body that leaves that CRLF out holds two bytes more than the
-// hint says, which changes only how the blob is written, never its bytes. Counting the body
-// whole put a part of exactly LocalBlobOptions::cached_blob_bytes over that limit.
-std::int64_t FileBytesAtMost(std::uint64_t body_bytes, std::uint64_t data_start,
-                             std::size_t boundary_size) {
-  const std::uint64_t after = data_start + boundary_size + 8;
-  return body_bytes > after ? static_cast<std::int64_t>(body_bytes - after) : 0;
-}
-
 // Text fields are tiny in both forms; bound what one request may make us hold.
 constexpr std::size_t kMaxFieldBytes = 64 * 1024;
 constexpr std::size_t kMaxFieldsTotal = 256 * 1024;
@@ -66,8 +54,7 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
   // `body_bytes`: the request body's length, when it was given.
   CreateFileSink(std::string boundary, std::string project, FileService& files, Metrics& metrics,
                  std::optional<std::uint64_t> body_bytes)
-      : boundary_size_(boundary.size()),
-        parser_(std::move(boundary), *this),
+      : parser_(std::move(boundary), *this),
         project_(std::move(project)),
         files_(files),
         metrics_(metrics),
@@ -114,7 +101,7 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
       if (params_.purpose) RETURN_IF_ERROR(ValidatePurpose(*params_.purpose));
       ASSIGN_OR_RETURN(write_, files_.StartWrite(project_));
       if (body_bytes_) {
-        write_->HintSize(FileBytesAtMost(*body_bytes_, parser_.part_offset(), boundary_size_));
+        write_->HintSize(static_cast<std::int64_t>(parser_.PartBytesAtMost(*body_bytes_)));
       }
       if (params_.purpose) RETURN_IF_ERROR(write_->SetPurposeHint(*params_.purpose));
       SetDataStart(parser_.part_offset());
@@ -148,7 +135,6 @@ class CreateFileSink final : public BodySink, private MultipartHandler {
     return Status::Ok();
   }
 
-  std::size_t boundary_size_;
   MultipartParser parser_;
   std::string project_;
   FileService& files_;
@@ -168,8 +154,7 @@ class AddPartSink final : public BodySink, private MultipartHandler {
   // `body_bytes`: the request body's length, when it was given.
   AddPartSink(std::string boundary, std::string project, std::unique_ptr<PartWrite> write,
               UploadService& uploads, Metrics& metrics, std::optional<std::uint64_t> body_bytes)
-      : boundary_size_(boundary.size()),
-        body_bytes_(body_bytes),
+      : body_bytes_(body_bytes),
         parser_(std::move(boundary), *this),
         project_(std::move(project)),
         write_(std::move(write)),
@@ -204,7 +189,7 @@ class AddPartSink final : public BodySink, private MultipartHandler {
       got_data_ = true;
       in_data_ = true;
       if (body_bytes_) {
-        write_->HintSize(FileBytesAtMost(*body_bytes_, parser_.part_offset(), boundary_size_));
+        write_->HintSize(static_cast<std::int64_t>(parser_.PartBytesAtMost(*body_bytes_)));
       }
       SetDataStart(parser_.part_offset());
     }
@@ -219,7 +204,6 @@ class AddPartSink final : public BodySink, private MultipartHandler {
     return Status::Ok();
   }
 
-  std::size_t boundary_size_;
   std::optional<std::uint64_t> body_bytes_;
   MultipartParser parser_;
   std::string project_;

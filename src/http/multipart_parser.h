@@ -109,6 +109,15 @@ class MultipartParser {
   // The body offset (bytes fed before it) of the current part's first data byte; valid from
   // its OnPartBegin on.
   std::uint64_t part_offset() const { return part_offset_; }
+  // The most data bytes the current part can hold in a body of `body_bytes` (its length, as
+  // Content-Length gives it): after the data come at least the delimiter, the "--" that closes
+  // the last part, and the CRLF every client ends the body with. A body without that CRLF
+  // holds two bytes more than this says: fit for size hints, never for limits. Valid from the
+  // part's OnPartBegin on.
+  std::uint64_t PartBytesAtMost(std::uint64_t body_bytes) const {
+    const std::uint64_t after = part_offset_ + delimiter_.size() + 4;  // "--" CRLF
+    return body_bytes > after ? body_bytes - after : 0;
+  }
 
  private:
   enum class State {

@@ -242,6 +242,36 @@ TEST(MultipartParserTest, PartOffsetIsTheBodyOffsetOfThePartsFirstDataByte) {
   }
 }
 
+// The bound a sink gives its blob writer as a size hint (BlobWriter::HintSize): exactly the
+// data's size when the file is the last part of a body ended as clients end it, more when
+// fields follow it, never less.
+TEST(MultipartParserTest, PartBytesAtMostBoundsTheDataByTheBodysLength) {
+  const std::string data(1000, 'd');
+  struct BoundRecorder : Recorder {
+    MultipartParser* parser = nullptr;
+    std::uint64_t body_bytes = 0;
+    std::vector<std::uint64_t> bounds;
+    Status OnPartBegin(const MultipartPartHeaders& h) override {
+      bounds.push_back(parser->PartBytesAtMost(body_bytes));
+      return Recorder::OnPartBegin(h);
+    }
+  };
+  auto bounds_of = [&](const std::string& body) {
+    BoundRecorder recorder;
+    MultipartParser parser(kB, recorder);
+    recorder.parser = &parser;
+    recorder.body_bytes = body.size();
+    EXPECT_TRUE(parser.Feed(std::span<const char>(body.data(), body.size())).ok());
+    EXPECT_TRUE(parser.Finish().ok());
+    return recorder.bounds;
+  };
+  const std::string file = FilePart(kB, "file", "a.bin", "application/octet-stream", data);
+  const std::string field = Field(kB, "purpose", "assistants");
+  EXPECT_EQ(bounds_of(field + file + Close(kB)).back(), data.size());
+  EXPECT_GT(bounds_of(file + field + Close(kB)).front(), data.size());
+  EXPECT_EQ(bounds_of(file + field + Close(kB)).back(), std::string("assistants").size());
+}
+
 TEST(MultipartParserTest, EmptyPartData) {
   Outcome out =
       Parse(kB, Field(kB, "a", "") + FilePart(kB, "file", "e", "text/plain", "") + Close(kB));
