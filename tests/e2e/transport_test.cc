@@ -341,8 +341,8 @@ TEST_F(TransportTest, AConnectionAWorkerKeptGoesBackToTheLoopWheneverItMustWait)
 
 // Requests sent back to back, without waiting for the answers (HTTP/1.1 pipelining): each is
 // answered once, in order, with its own bytes. More of them than one worker serves in a row
-// before the loop takes the connection back, and of every kind of answer: JSON, a zero-copy
-// download, a range, an error.
+// while others wait for a worker, and of every kind of answer: JSON, a zero-copy download, a
+// range, an error.
 TEST_F(TransportTest, PipelinedRequestsAreAnsweredInOrder) {
   const std::string data = RandomBytes(200 * 1024 + 7, 33);
   auto created = client().CreateFile(data, "p.bin", "assistants");
