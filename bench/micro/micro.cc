@@ -9,6 +9,8 @@
 //   SqliteGetShownFile  from a store of 10,000 files, each of 1 or of 64 parts: what
 //   SqliteListFileJson  GET /v1/files/{id} and GET /v1/files?limit=100 read, and the whole
 //   SqliteGetFile       file (its segments too) that a download looks up
+//   SqliteGetFileToRead the file a 1-byte range in its middle looks up: every segment's
+//                       size, the one key the range reads
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -195,6 +197,15 @@ void SqliteGetFile(benchmark::State& state) {
              [](MetadataStore& m, const std::string& id) { return m.GetFile("proj_micro", id); });
 }
 BENCHMARK(SqliteGetFile)->ArgName("parts")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
+
+void SqliteGetFileToRead(benchmark::State& state) {
+  const std::int64_t parts = state.range(0);
+  LookUpEach(state, [parts](MetadataStore& m, const std::string& id) {
+    // Every part of a file of the store holds at least 1,000 bytes.
+    return m.GetFileToRead("proj_micro", id, 1000 * parts / 2, 1);
+  });
+}
+BENCHMARK(SqliteGetFileToRead)->ArgName("parts")->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
 
 void SqliteListFileJson(benchmark::State& state) {
   Store& store = Store::Get(static_cast<int>(state.range(0)));

@@ -2773,8 +2773,9 @@ TEST_F(SqliteMetadataStoreTest, ASegmentsTextThatBreaksItsFormIsDataLoss) {
     RawDb db = OpenRaw(DbPath());
     ExecRaw(db.get(), "UPDATE file_segments SET segments = '" + text + "'");
   };
-  for (const std::string bad : {"a:3\nb:4", "a3\nb:4\n", "a:\nb:4\n", "a:3x\nb:4\n", "a:-\n",
-                                "a%ZZ:3\nb:4\n", "a%3:3\n", "a:1234567890123456789\n", "\n"}) {
+  for (const std::string bad :
+       {"a:3\nb:4", "a3\nb:4\n", "a:\nb:4\n", "a:3x\nb:4\n", "a:-\n", "a%ZZ:3\nb:4\n", "a%3:3\n",
+        "a:1234567890123456789\n", "\n", "a:b:3\n", "a:-3-\n", "a:--3\n"}) {
     SCOPED_TRACE(bad);
     set_segments(bad);
     auto got = (*opened)->GetFile("p", f.id);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <limits>
@@ -138,42 +139,47 @@ struct Window {
 Result<std::vector<Segment>> DecodeSegments(std::string_view text,
                                             std::optional<Window> window = std::nullopt) {
   // A download reads every segment of its file: one allocation for the list, none to grow it.
+  const char* line = text.data();
+  const char* const end = line + text.size();
   std::size_t lines = 0;
-  for (std::size_t at = text.find('\n'); at != std::string_view::npos;
-       at = text.find('\n', at + 1)) {
+  for (const char* at = line; (at = static_cast<const char*>(std::memchr(at, '\n', end - at)));
+       ++at) {
     ++lines;
   }
   std::vector<Segment> out;
   out.reserve(lines);
   std::int64_t start = 0;  // with a window: where the segment being read starts in the file
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    if (nl == std::string_view::npos) return Corrupt("segments");
-    const std::string_view line = text.substr(0, nl);
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return Corrupt("segments");
+  while (line != end) {
+    const char* nl = static_cast<const char*>(std::memchr(line, '\n', end - line));
+    if (nl == nullptr) return Corrupt("segments");
+    // The size ends the line, after its last ':' (a key's own are escaped). It is read from the
+    // end, digit by digit, so that a range of a file of many parts scans no key but its own.
+    const char* at = nl;
     Segment& seg = out.emplace_back();
-    std::string_view num = line.substr(colon + 1);
-    // A sign is never written for real data, but whatever was stored must read back.
-    const bool negative = !num.empty() && num[0] == '-';
-    if (negative) num.remove_prefix(1);
-    if (num.empty() || num.size() > 18) return Corrupt("segments");
-    for (char c : num) {
-      if (c < '0' || c > '9') return Corrupt("segments");
-      seg.bytes = seg.bytes * 10 + (c - '0');
+    for (std::int64_t unit = 1; at != line && at[-1] >= '0' && at[-1] <= '9'; --at, unit *= 10) {
+      if (nl - at == 18) return Corrupt("segments");  // more digits than any size has
+      seg.bytes += (at[-1] - '0') * unit;
     }
-    if (negative) seg.bytes = -seg.bytes;
+    if (at == nl) return Corrupt("segments");
+    // A sign is never written for real data, but whatever was stored must read back.
+    if (at != line && at[-1] == '-') {
+      seg.bytes = -seg.bytes;
+      --at;
+    }
+    if (at == line || at[-1] != ':') return Corrupt("segments");
+    const std::string_view key(line, at - 1 - line);
     bool needed = true;
     if (window) {
-      std::int64_t end;  // sizes no file has summing past int64 can only be damage
-      if (__builtin_add_overflow(start, seg.bytes, &end)) return Corrupt("segments");
-      needed = seg.bytes > 0 && end > window->from && start < window->to;
-      start = end;
+      std::int64_t to;  // sizes no file has summing past int64 can only be damage
+      if (__builtin_add_overflow(start, seg.bytes, &to)) return Corrupt("segments");
+      needed = seg.bytes > 0 && to > window->from && start < window->to;
+      start = to;
     }
     if (needed) {
-      ASSIGN_OR_RETURN(seg.blob_key, Unescape(line.substr(0, colon), "segments"));
+      if (key.find(':') != std::string_view::npos) return Corrupt("segments");
+      ASSIGN_OR_RETURN(seg.blob_key, Unescape(key, "segments"));
     }
-    text.remove_prefix(nl + 1);
+    line = nl + 1;
   }
   return out;
 }
