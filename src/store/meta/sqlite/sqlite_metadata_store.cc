@@ -306,11 +306,22 @@ class Stmt {
   int rc_ = SQLITE_OK;
 };
 
+// SQLite's process-wide settings, before its first connection opens. Without memory statistics,
+// which fileport does not read, no allocation of any connection takes SQLite's global memory
+// mutex: a look-up costs 12-14% fewer instructions (fileport_micro, SqliteGetFileToRead), and
+// the workers' look-ups no longer meet on one lock. Where something else in the process has
+// started SQLite already, the setting is refused and changes nothing else.
+void ConfigureSqliteOnce() {
+  static const int kConfigured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)kConfigured;
+}
+
 // One connection and its prepared statements. Used by one thread at a time.
 class Conn {
  public:
   static Result<std::unique_ptr<Conn>> Open(const std::string& path, int flags,
                                             const SqliteOptions& options) {
+    ConfigureSqliteOnce();
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     DbPtr db(raw);  // sqlite3_open_v2 hands out a handle even on failure
