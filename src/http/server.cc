@@ -3,17 +3,17 @@
 
 #include <poll.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <array>
-#include <atomic>
 #include <cerrno>
 #include <deque>
 #include <iterator>
@@ -441,7 +441,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void ServeWaiting() {
     while (t_head_here == this) {
       t_head_here = nullptr;
-      ++served_here_;
+      // Counted up to the cap only: a connection a worker keeps while no task waits may be
+      // served here for days on end.
+      served_here_ = std::min(served_here_ + 1, kRequestsHere);
       BeginRequest();
       Serve();
     }
@@ -1304,7 +1306,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::buffer_body>> parser_;
   ApiRequest req_;
   bool first_request_ = true;
-  int served_here_ = 0;  // requests one worker has served in a row (see NextRequestHere)
+  int served_here_ = 0;         // requests one worker has served in a row, up to kRequestsHere
   std::size_t head_bytes_ = 0;  // of the request head being read, taken by the parser so far
   bool keep_alive_ = true;
   bool expect_continue_ = false;
