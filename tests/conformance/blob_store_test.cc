@@ -1104,9 +1104,9 @@ TEST_F(LocalBlobStoreTest, ReadAheadThreadsReadTheNextWindowInLargeFolios) {
   if (ordinary->in_large_folios == 0) {
     GTEST_SKIP() << "this kernel caches the scratch filesystem's files in single pages";
   }
-  EXPECT_GE(window->in_large_folios, window->resident * 9 / 10)
-      << "of plain reads' pages, " << ordinary->in_large_folios << " of " << ordinary->resident
-      << " are in large folios";
+  EXPECT_GE(window->in_large_folios, window_pages * 9 / 10)
+      << window->resident << " of the window's pages resident; of plain reads' pages, "
+      << ordinary->in_large_folios << " of " << ordinary->resident << " are in large folios";
 }
 
 // A store closed while its read-ahead threads have windows waiting drops them and stops its
