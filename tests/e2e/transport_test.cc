@@ -385,6 +385,62 @@ TEST_F(TransportTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(conn.ReadResponse().status, 200);
 }
 
+// A worker that serves a connection's pipelined requests one after another hands the
+// connection back to the loop once it has served 16 in a row while another request waits for
+// a worker: a client that keeps its pipeline full does not hold the pool's only worker until
+// the pipeline runs dry. The order is the server's own: the waiting request asks for /metrics,
+// whose count of requests begun says how many of the pipeline's went before it.
+TEST_F(TransportTest, ARequestWaitingForTheOnlyWorkerIsServedBeforeAPipelineRunsDry) {
+  TestServerOptions options;
+  options.server.workers = 1;
+  Restart(options);
+  constexpr int kPipelined = 4000;
+  RawConnection pipelining(server().port());
+  RawConnection waiting(server().port());
+  ASSERT_TRUE(pipelining.connected() && waiting.connected());
+  const std::int64_t begun_before = server().metrics().requests_total.load();
+  std::string all;
+  for (int i = 0; i < kPipelined; ++i) all += "GET /v1/files?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::atomic<int> answered{0};
+  std::atomic<bool> failed{false};
+  std::string failure;  // written by the reader only, read after it is joined
+  std::thread reader([&] {
+    for (int i = 0; i < kPipelined; ++i) {
+      auto r = pipelining.ReadResponse();
+      if (r.status != 200) {
+        failure = "answer " + std::to_string(i) + ": " + Describe(r);
+        failed.store(true);
+        return;
+      }
+      answered.store(i + 1);
+    }
+  });
+  std::thread writer([&] { pipelining.Send(all); });
+  // The worker is serving the pipeline once its first answers are back.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (answered.load() < 20 && !failed.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  const int answered_before = answered.load();
+  ASSERT_TRUE(waiting.Send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto m = waiting.ReadResponse();
+  writer.join();
+  reader.join();
+  ASSERT_EQ(failure, "");
+  EXPECT_EQ(answered.load(), kPipelined);
+  ASSERT_GE(answered_before, 20);
+  ASSERT_EQ(m.status, 200) << Describe(m);
+  const std::string key = "\nfileport_requests_total ";
+  const auto at = m.body.find(key);
+  ASSERT_NE(at, std::string::npos) << m.body;
+  const std::int64_t begun = std::stoll(m.body.substr(at + key.size()));
+  // Requests begun by the time /metrics was served, less /metrics itself: the pipeline's.
+  const std::int64_t pipeline_begun = begun - begun_before - 1;
+  EXPECT_GE(pipeline_begun, answered_before);
+  EXPECT_LT(pipeline_begun, kPipelined / 2)
+      << "the waiting request was served only after most of the pipeline";
+}
+
 // Requests with bodies pipelined between requests without: a multipart file (Content-Length),
 // a chunked JSON body and a Content-Length JSON body, each followed at once by the next
 // request in the same write. Each body ends where its request says, and the request after it
