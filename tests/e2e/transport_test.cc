@@ -415,17 +415,21 @@ TEST_F(TransportTest, ARequestWaitingForTheOnlyWorkerIsServedBeforeAPipelineRuns
       answered.store(i + 1);
     }
   });
-  std::thread writer([&] { pipelining.Send(all); });
+  std::atomic<bool> sent{false};
+  std::thread writer([&] { sent.store(pipelining.Send(all)); });
   // The worker is serving the pipeline once its first answers are back.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (answered.load() < 20 && !failed.load() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
   }
   const int answered_before = answered.load();
-  ASSERT_TRUE(waiting.Send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
-  auto m = waiting.ReadResponse();
+  // Nothing returns before both threads are joined.
+  const bool asked = waiting.Send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  const HttpResponse m = asked ? waiting.ReadResponse() : HttpResponse{};
   writer.join();
   reader.join();
+  ASSERT_TRUE(asked);
+  EXPECT_TRUE(sent.load());
   ASSERT_EQ(failure, "");
   EXPECT_EQ(answered.load(), kPipelined);
   ASSERT_GE(answered_before, 20);
